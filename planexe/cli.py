@@ -1,0 +1,47 @@
+"""The ``planexe`` command.
+
+Each sub-command lives in the module that owns the feature; this file only
+wires them: a module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help). Modules are imported lazily so that
+# ``planexe --help`` does not pay for FastAPI or Luigi.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("planexe.pipeline.run_command", "make a plan from a prompt, here, with a progress bar"),
+    "graph": ("planexe.pipeline.graph", "show the plan DAG: task count, LLM calls, critical path"),
+    "llm-server": ("planexe.llm.server.cli", "run an OpenAI-compatible test server with latency and faults"),
+}
+
+
+def build_parser(commands: dict[str, tuple[str, str]] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="planexe", description="Turn a project idea into a project plan.")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in (commands or COMMANDS).items():
+        sub = subs.add_parser(name, help=help_text, description=help_text)
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub)
+        sub.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = COMMANDS
+    # Only import the module of the command asked for.
+    if argv and argv[0] in COMMANDS:
+        commands = {argv[0]: COMMANDS[argv[0]]}
+    elif argv and not argv[0].startswith("-"):
+        commands = COMMANDS
+    args = build_parser(commands).parse_args(argv)
+    return int(args._module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

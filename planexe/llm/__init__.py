@@ -1,0 +1,1 @@
+"""The LLM layer: model config, providers, the retrying executor and async batching."""

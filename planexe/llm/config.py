@@ -1,0 +1,208 @@
+"""Which models to call, in which order, read from a config file and the environment.
+
+A config file (``PLANEXE_LLM_CONFIG``, JSON or TOML) lists named models::
+
+    {"models": [{"name": "main", "provider": "openrouter", "model": "openai/gpt-4o-mini",
+                 "api_key_env": "OPENROUTER_API_KEY", "timeout_s": 90, "priority": 1}]}
+
+``PLANEXE_LLM_BASE_URL`` + ``PLANEXE_LLM_MODEL`` (+ ``PLANEXE_LLM_API_KEY``) add one
+OpenAI-compatible model in front of the chain; ``PLANEXE_LLM_MODEL`` alone may name
+a model of the file to put first. With nothing configured the offline provider is used.
+Every problem is raised as ``LLMConfigError`` naming the field, before any plan starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from planexe.errors import LLMConfigError
+from planexe.log import register_secret
+from planexe.settings import Settings
+
+ProviderName = Literal["openai", "openrouter", "ollama", "lmstudio", "vllm", "llamacpp", "offline"]
+
+# Every provider but ``offline`` speaks the OpenAI chat-completions protocol; these
+# are the addresses they listen on unless the config says otherwise.
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+    "ollama": "http://127.0.0.1:11434/v1",
+    "lmstudio": "http://127.0.0.1:1234/v1",
+    "vllm": "http://127.0.0.1:8000/v1",
+    "llamacpp": "http://127.0.0.1:8080/v1",
+}
+OFFLINE_MODEL_NAME = "offline"
+
+
+class ModelSpec(BaseModel):
+    """One model the executor may call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100, description="Name used in logs and in PLANEXE_LLM_MODEL.")
+    provider: ProviderName
+    model: str = Field(default="", description="Model id sent to the server.")
+    base_url: str | None = Field(default=None, description="Server URL ending in /v1; defaults per provider.")
+    api_key_env: str | None = Field(default=None, description="Name of the env variable holding the API key.")
+    timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    priority: int = Field(default=100, description="Lower is tried first.")
+    structured_output: Literal["auto", "json_schema", "json_object"] = Field(
+        default="auto",
+        description="auto: JSON schema first, JSON mode with the schema in the prompt if the server refuses it.",
+    )
+    api_key: str | None = Field(default=None, exclude=True, repr=False)  # resolved from api_key_env
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def is_offline(self) -> bool:
+        return self.provider == "offline"
+
+    def effective_base_url(self) -> str:
+        return self.base_url or DEFAULT_BASE_URLS[self.provider]
+
+
+OFFLINE_MODEL = ModelSpec(name=OFFLINE_MODEL_NAME, provider="offline", model="offline-template-v1", priority=1000)
+
+
+class _ConfigFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    models: list[ModelSpec] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """All known models, and the default chain (tried in order)."""
+
+    models: dict[str, ModelSpec]
+    chain: tuple[ModelSpec, ...]
+
+    def chain_for(self, model_name: str | None) -> tuple[ModelSpec, ...]:
+        """The chain with ``model_name`` first; the default chain for ``None``."""
+        if not model_name:
+            return self.chain
+        if model_name not in self.models:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise LLMConfigError("llm_model", f"unknown model {model_name!r}; known models: {known}")
+        first = self.models[model_name]
+        return (first, *(m for m in self.chain if m.name != model_name))
+
+    @property
+    def is_offline(self) -> bool:
+        return all(m.is_offline for m in self.chain)
+
+
+def _loc(prefix: str, loc: tuple[object, ...]) -> str:
+    out = prefix
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _read_file(path: Path) -> Mapping[str, object]:
+    field = f"PLANEXE_LLM_CONFIG ({path})"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LLMConfigError(field, f"cannot read the file: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise LLMConfigError(field, f"not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise LLMConfigError(field, "the top level must be an object with a 'models' list")
+    return data
+
+
+def _parse_models(data: Mapping[str, object], source: str) -> list[ModelSpec]:
+    try:
+        parsed = _ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise LLMConfigError(_loc(source, tuple(err["loc"])), err["msg"]) from exc
+    names = [m.name for m in parsed.models]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise LLMConfigError(f"{source}.models", f"duplicate model name(s): {', '.join(dupes)}")
+    return parsed.models
+
+
+def _resolve_key(spec: ModelSpec, index: int, source: str, env: Mapping[str, str]) -> ModelSpec:
+    if spec.is_offline or not spec.api_key_env:
+        return spec
+    key = env.get(spec.api_key_env)
+    if not key:
+        raise LLMConfigError(
+            f"{source}.models[{index}].api_key_env",
+            f"environment variable {spec.api_key_env} (API key for model {spec.name!r}) is not set",
+        )
+    register_secret(key)
+    return spec.model_copy(update={"api_key": key})
+
+
+def load_llm_config(settings: Settings, env: Mapping[str, str] | None = None) -> LLMConfig:
+    """Build the model chain from settings; raises ``LLMConfigError`` on any problem."""
+    env = os.environ if env is None else env
+    models: list[ModelSpec] = []
+    if settings.llm_config is not None:
+        source = "PLANEXE_LLM_CONFIG"
+        parsed = _parse_models(_read_file(settings.llm_config), source)
+        models = [_resolve_key(m, i, source, env) for i, m in enumerate(parsed)]
+
+    first: str | None = None
+    if settings.llm_base_url:
+        if not settings.llm_model:
+            raise LLMConfigError("PLANEXE_LLM_MODEL", "required with PLANEXE_LLM_BASE_URL (the model id to ask for)")
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        register_secret(key)
+        try:
+            env_model = ModelSpec(
+                name="env",
+                provider="openai",
+                model=settings.llm_model,
+                base_url=settings.llm_base_url,
+                timeout_s=settings.llm_timeout_s,
+                priority=-1,
+                api_key=key,
+            )
+        except ValidationError as exc:
+            raise LLMConfigError("PLANEXE_LLM_BASE_URL", exc.errors()[0]["msg"]) from exc
+        models = [m for m in models if m.name != "env"] + [env_model]
+        first = "env"
+    elif settings.llm_model:
+        first = settings.llm_model
+        if first == OFFLINE_MODEL_NAME:
+            pass
+        elif not models:
+            raise LLMConfigError(
+                "PLANEXE_LLM_MODEL",
+                f"names model {first!r}, but neither PLANEXE_LLM_CONFIG nor PLANEXE_LLM_BASE_URL is set",
+            )
+
+    by_name = {m.name: m for m in models}
+    by_name.setdefault(OFFLINE_MODEL_NAME, OFFLINE_MODEL)
+    # The offline model is only in the default chain when nothing else is configured:
+    # silently falling back from a real model to templates would pass off filler as a plan.
+    chain_models = sorted(models, key=lambda m: m.priority) or [OFFLINE_MODEL]
+    config = LLMConfig(models=by_name, chain=tuple(chain_models))
+    if first:
+        try:
+            config = LLMConfig(models=by_name, chain=config.chain_for(first))
+        except LLMConfigError as exc:
+            raise LLMConfigError("PLANEXE_LLM_MODEL", exc.problem) from exc
+    return config

@@ -1,0 +1,1 @@
+"""Luigi plumbing of the plan pipeline: run directory, base task, events, entry point."""

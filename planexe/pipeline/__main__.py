@@ -1,0 +1,59 @@
+"""``python -m planexe.pipeline --run-dir DIR``: the process the service supervises.
+
+The contract with the supervisor is the command line, the environment
+(``LUIGI_WORKERS``, ``PLANEXE_*``) and the run directory; the exit code says
+how the run ended (see ``exitcodes.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from planexe.log import configure_logging, get_logger
+from planexe.pipeline import hygiene
+from planexe.pipeline.exitcodes import ExitCode
+from planexe.pipeline.runner import run_pipeline
+from planexe.pipeline.workers import resolve_workers
+from planexe.settings import get_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m planexe.pipeline", description=__doc__)
+    parser.add_argument("--run-dir", required=True, type=Path, help="directory holding plan.json")
+    parser.add_argument("--workers", type=int, default=None, help="Luigi workers (default: LUIGI_WORKERS or 10)")
+    parser.add_argument("--attempt", type=int, default=1, help="attempt number, recorded in every event")
+    hygiene.add_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    log = get_logger("planexe.pipeline", run_dir=str(args.run_dir), attempt=args.attempt)
+    choice = resolve_workers(args.workers, os.environ)
+    for warning in choice.warnings:
+        log.warning("workers_setting", message=warning)
+    log.info("workers", workers=choice.count, source=choice.source)
+    # Luigi runs each task in a forked process; fork keeps the run context
+    # built before the fork, and is not Python's default everywhere.
+    multiprocessing.set_start_method("fork", force=True)
+    result = run_pipeline(args.run_dir, workers=choice.count, hygiene=hygiene.from_args(args), attempt=args.attempt)
+    level = log.info if result.exit_code is ExitCode.SUCCESS else log.error
+    level(
+        "pipeline_finished",
+        exit_code=int(result.exit_code),
+        reason=result.reason,
+        failed_tasks=result.failed_tasks,
+        duration_s=round(result.duration_s, 3),
+    )
+    return int(result.exit_code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Base classes for plan steps.
+
+A step declares what it needs (``depends_on``), what it produces
+(``output_model``, a pydantic model) and how many LLM calls it makes; the base
+class handles the rest: one event loop per run, the LLM session, atomic output,
+events. Outputs are wrapped in an envelope that records which models made them,
+so an artefact made by the offline generator always says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import luigi
+from pydantic import BaseModel
+
+from planexe.llm.batch import OnError, run_batch_async
+from planexe.pipeline.context import RunContext, current_context
+from planexe.pipeline.rundir import Detail, PlanSpec, atomic_write_text
+
+M = TypeVar("M", bound=BaseModel)
+A = TypeVar("A")
+R = TypeVar("R")
+
+DEFAULT_WORKER_TIMEOUT_S = 160  # per task; batch steps size their own
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class PlanTask(luigi.Task):
+    """A step of the plan; done when its JSON output exists in the run directory."""
+
+    run_dir = luigi.Parameter(description="The plan's run directory.")
+
+    depends_on: ClassVar[tuple[type[PlanTask], ...]] = ()
+    output_model: ClassVar[type[BaseModel]]
+    title: ClassVar[str] = ""  # heading in the report and prompts; defaults from the class name
+    calls_full: ClassVar[int] = 0  # LLM calls the step makes at detail=full
+    calls_fast: ClassVar[int | None] = None  # at detail=fast; None = same as full
+    batched: ClassVar[bool] = False  # calls go out concurrently through run_batch_async
+
+    # ---- declarations, read by the graph command and the runner ----
+    @classmethod
+    def step_name(cls) -> str:
+        return snake_case(cls.__name__)
+
+    @classmethod
+    def heading(cls) -> str:
+        return cls.title or snake_case(cls.__name__).replace("_", " ").capitalize()
+
+    @classmethod
+    def output_filename(cls) -> str:
+        return f"{cls.step_name()}.json"
+
+    @classmethod
+    def planned_calls(cls, detail: Detail) -> int:
+        return cls.calls_full if detail == "full" or cls.calls_fast is None else cls.calls_fast
+
+    @classmethod
+    def planned_rounds(cls, detail: Detail, max_concurrency: int) -> int:
+        """LLM calls on the critical path through this step (a batch overlaps its calls)."""
+        calls = cls.planned_calls(detail)
+        return math.ceil(calls / max_concurrency) if cls.batched and calls else calls
+
+    @property
+    def worker_timeout(self) -> int:  # type: ignore[override]
+        # A batch of N calls at concurrency C needs ~N/C rounds of one call each.
+        detail = self.plan.detail
+        rounds = max(1, self.planned_rounds(detail, self.ctx.max_concurrent_llm))
+        return DEFAULT_WORKER_TIMEOUT_S * rounds if self.batched else DEFAULT_WORKER_TIMEOUT_S
+
+    # ---- Luigi ----
+    def requires(self) -> list[PlanTask]:
+        return [dep(run_dir=self.run_dir) for dep in self.depends_on]
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(Path(self.run_dir) / self.output_filename()))
+
+    def run(self) -> None:
+        started = time.time()
+        # One event loop per task run, around the whole step (never one per item).
+        result = asyncio.run(self._produce_in_session())
+        envelope = {
+            "step": self.step_name(),
+            "title": self.heading(),
+            "offline": self.ctx.offline,
+            "models": self.ctx.model_names if self.planned_calls(self.plan.detail) else [],
+            "created_at": round(started, 3),
+            "data": result.model_dump(mode="json"),
+        }
+        atomic_write_text(Path(self.output().path), json.dumps(envelope, ensure_ascii=False, indent=1))
+
+    async def _produce_in_session(self) -> BaseModel:
+        async with self.ctx.executor.session():
+            return await self.produce()
+
+    # ---- for subclasses ----
+    async def produce(self) -> BaseModel:
+        raise NotImplementedError
+
+    @property
+    def ctx(self) -> RunContext:
+        return current_context(self.run_dir)
+
+    @property
+    def plan(self) -> PlanSpec:
+        return self.ctx.plan
+
+    @property
+    def detail(self) -> Detail:
+        return self.plan.detail
+
+    def load(self, task_cls: type[PlanTask]) -> Any:
+        """The validated output of an earlier step (an instance of its ``output_model``)."""
+        path = Path(self.run_dir) / task_cls.output_filename()
+        envelope = json.loads(path.read_text(encoding="utf-8"))
+        return task_cls.output_model.model_validate(envelope["data"])
+
+    def quote(self, *task_classes: type[PlanTask]) -> str:
+        """Earlier steps' outputs as prompt sections (heading + compact JSON)."""
+        parts = []
+        for cls in task_classes:
+            data = self.load(cls).model_dump(mode="json")
+            parts.append(f"## {cls.heading()}\n{json.dumps(data, ensure_ascii=False, separators=(',', ':'))}")
+        return "\n\n".join(parts)
+
+    def brief(self, *task_classes: type[PlanTask]) -> str:
+        """The standard user message: the project description, then the quoted steps."""
+        head = f"# Project description\n{self.plan.prompt}"
+        body = self.quote(*task_classes)
+        return f"{head}\n\n{body}" if body else head
+
+    async def ask(self, system: str, user: str, output_type: type[M], label: str = "") -> M:
+        step = f"{self.step_name()}:{label}" if label else self.step_name()
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return await self.ctx.executor.structured(messages, output_type, step=step)
+
+    async def batch(
+        self,
+        items: Sequence[A],
+        fn: Callable[[A], Awaitable[R]],
+        on_error: OnError | str = OnError.FAIL,
+    ) -> list[R]:
+        """``fn`` over ``items`` with at most PLANEXE_MAX_CONCURRENT_LLM in flight, in input order."""
+        results = await run_batch_async(items, fn, max_concurrency=self.ctx.max_concurrent_llm, on_error=on_error)
+        return results  # type: ignore[return-value]
+
+
+class LLMStep(PlanTask):
+    """A step that is exactly one structured LLM call on ``brief(*depends_on)``."""
+
+    system_prompt: ClassVar[str]
+    calls_full = 1
+
+    def user_prompt(self) -> str:
+        return self.brief(*(d for d in self.depends_on if d.calls_full or d.output_model))
+
+    async def produce(self) -> BaseModel:
+        return await self.ask(self.system_prompt, self.user_prompt(), self.output_model)

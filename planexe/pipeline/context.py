@@ -1,0 +1,63 @@
+"""Per-process state shared by the tasks of one run.
+
+Built once by the entry point before Luigi forks its workers, so each worker
+process inherits it; the executor holds no open sockets at rest (clients live
+only inside a task's session), which keeps the fork safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from planexe.llm.config import load_llm_config
+from planexe.llm.executor import LLMExecutor
+from planexe.llm.retry import RetryPolicy
+from planexe.pipeline.events import EventWriter
+from planexe.pipeline.rundir import EVENTS_FILE, PlanSpec, read_plan
+from planexe.settings import Settings, get_settings
+
+
+@dataclass
+class RunContext:
+    run_dir: Path
+    plan: PlanSpec
+    executor: LLMExecutor
+    events: EventWriter
+    max_concurrent_llm: int
+
+    @property
+    def offline(self) -> bool:
+        return self.executor.is_offline
+
+    @property
+    def model_names(self) -> list[str]:
+        return [spec.name for spec in self.executor.chain]
+
+
+_current: RunContext | None = None
+
+
+def open_context(run_dir: Path, settings: Settings | None = None, attempt: int = 1) -> RunContext:
+    """Read the plan and LLM config for ``run_dir`` and make it the current context."""
+    global _current
+    settings = settings or get_settings()
+    run_dir = Path(run_dir).resolve()
+    plan = read_plan(run_dir)
+    config = load_llm_config(settings)
+    events = EventWriter(run_dir / EVENTS_FILE, attempt=attempt)
+    executor = LLMExecutor(
+        config.chain_for(plan.llm_model),
+        policy=RetryPolicy.from_settings(settings),
+        listeners=[events.llm_call],
+    )
+    _current = RunContext(run_dir, plan, executor, events, settings.max_concurrent_llm)
+    return _current
+
+
+def current_context(run_dir: str | Path) -> RunContext:
+    """The context for ``run_dir``, opened on first use (e.g. a task run by a bare ``luigi`` command)."""
+    resolved = Path(run_dir).resolve()
+    if _current is None or _current.run_dir != resolved:
+        return open_context(resolved)
+    return _current

@@ -1,0 +1,76 @@
+"""Append-only ``events.jsonl``: one JSON object per line, written by any process.
+
+Luigi runs tasks in forked worker processes, so every write opens the file
+with O_APPEND and issues one ``write`` per line: the kernel serialises appends,
+and a reader tailing the file never sees two events interleaved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from planexe.llm.types import CallRecord
+
+
+class EventWriter:
+    def __init__(self, path: Path, attempt: int = 1) -> None:
+        self.path = path
+        self.attempt = attempt
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        record = {"ts": round(time.time(), 4), "kind": kind, "attempt": self.attempt, "pid": os.getpid(), **fields}
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def llm_call(self, record: CallRecord) -> None:
+        self.emit(
+            "llm_call",
+            task=record.step.split(":", 1)[0],
+            step=record.step,
+            model=record.model,
+            llm_attempt=record.attempt,
+            outcome=record.outcome,
+            duration_s=round(record.duration_s, 4),
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            **({"detail": record.detail[:300]} if record.detail else {}),
+        )
+
+
+def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Complete lines from byte ``offset``; returns the events and the offset to resume from.
+
+    A trailing line without its newline is still being written and is left for
+    the next read.
+    """
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
+    except FileNotFoundError:
+        return [], offset
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    events = []
+    for raw in chunk[: end + 1].splitlines():
+        if raw.strip():
+            try:
+                events.append(json.loads(raw))
+            except json.JSONDecodeError:
+                continue  # a line torn by a crash mid-write; the task's own state is in its output file
+    return events, offset + end + 1
+
+
+def iter_events(path: Path) -> Iterator[dict[str, Any]]:
+    events, _ = read_events(path)
+    yield from events
