@@ -7,11 +7,12 @@ down to its children, so a second class would only be a second place to drift.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +52,42 @@ class Settings(BaseSettings):
         default=20.0, ge=0, le=600, description="Cap on one retry delay, including a server's Retry-After."
     )
 
+    # Storage
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; postgresql:// URLs are normalised to the shipped psycopg driver. "
+        "Unset: DATABASE_URL (Railway's plugin), then SQLite at <data_dir>/planexe.db.",
+    )
+    data_dir: Path = Field(default=Path("data"), description="Where the embedded SQLite database lives.")
+    runs_dir: Path = Field(default=Path("data/runs"), description="One run directory per plan is created here.")
+
+    # Service and runner
+    api_token: SecretStr | None = Field(
+        default=None, description="When set, every route but /healthz and /readyz needs 'Authorization: Bearer <token>'."
+    )
+    runner: bool = Field(default=True, description="false: `planexe serve` only serves the API and runs no plans.")
+    max_concurrent_plans: int = Field(default=2, ge=1, le=64, description="Pipeline children per runner at once.")
+    max_queued_plans: int = Field(
+        default=100, ge=1, le=100_000, description="Past this many queued plans, POST /plans answers 429."
+    )
+    plan_timeout_s: float = Field(default=7200, gt=0, description="A plan still running after this is stopped and failed.")
+    cancel_grace_s: float = Field(default=10, ge=0, le=300, description="SIGTERM to SIGKILL grace for a plan's children.")
+    max_attempts: int = Field(default=3, ge=1, le=20, description="Runs of one plan (restarts included) before it fails.")
+    recovery_max_age_s: float = Field(
+        default=7200, gt=0, description="Interrupted plans older than this are failed instead of resumed."
+    )
+    lease_s: float = Field(default=30, gt=0, le=3600, description="How long a runner's claim on a plan lasts unrenewed.")
+    heartbeat_s: float = Field(default=5, gt=0, le=600, description="How often a runner renews its leases.")
+    poll_s: float = Field(default=0.5, gt=0, le=60, description="How often an idle runner looks for queued plans.")
+    luigi_scheduler_url: str | None = Field(
+        default=None, description="URL of a luigid central scheduler; unset: each plan uses Luigi's local scheduler."
+    )
+    luigi_workers: int | None = Field(
+        default=None,
+        description="Luigi workers per plan handed to children as LUIGI_WORKERS (default 10; "
+        "an operator's LUIGI_WORKERS in the environment wins).",
+    )
+
     # Logging
     log_format: Literal["auto", "console", "json"] = Field(
         default="auto", description="auto: console on a terminal, JSON otherwise."
@@ -58,6 +95,33 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level that is logged."
     )
+
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        value = value or os.environ.get("DATABASE_URL") or None
+        return normalise_database_url(value) if value else None
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeats(self) -> Settings:
+        if self.lease_s < 2 * self.heartbeat_s:
+            raise ValueError(
+                f"lease_s ({self.lease_s:g}) must be at least twice heartbeat_s ({self.heartbeat_s:g}), "
+                "or one late heartbeat would lose the lease"
+            )
+        return self
+
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'planexe.db').resolve()}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Hosting platforms hand out postgres:// or postgresql://; we ship psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
 
 
 @lru_cache(maxsize=1)
