@@ -17,6 +17,7 @@ from pathlib import Path
 from planexe.log import configure_logging, get_logger
 from planexe.pipeline import hygiene
 from planexe.pipeline.exitcodes import ExitCode
+from planexe.pipeline.procutil import die_with_parent
 from planexe.pipeline.runner import run_pipeline
 from planexe.pipeline.workers import resolve_workers
 from planexe.settings import get_settings
@@ -27,12 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", required=True, type=Path, help="directory holding plan.json")
     parser.add_argument("--workers", type=int, default=None, help="Luigi workers (default: LUIGI_WORKERS or 10)")
     parser.add_argument("--attempt", type=int, default=1, help="attempt number, recorded in every event")
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        help="exit when this process (the supervisor) dies; set by the service",
+    )
     hygiene.add_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.parent_pid:
+        # First thing: a supervisor killed during our start-up must not leave us running.
+        die_with_parent(expected_parent=args.parent_pid)
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
     log = get_logger("planexe.pipeline", run_dir=str(args.run_dir), attempt=args.attempt)

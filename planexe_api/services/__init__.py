@@ -1,0 +1,1 @@
+"""Supervision of pipeline children: command building, process registry, supervisor, runner."""

@@ -1,0 +1,128 @@
+"""Builds what a pipeline child is started with: run directory, command, environment.
+
+The contract with the child is ``python -m planexe.pipeline`` plus Luigi's
+worker hygiene flags, the environment (``LUIGI_WORKERS``, ``PLANEXE_*``) and
+the run directory. Worker count precedence: an operator's valid
+``LUIGI_WORKERS`` > this service's default 10 > the pipeline's own fallback 10.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from planexe.log import get_logger
+from planexe.pipeline.hygiene import (
+    DEFAULT_REMOVE_DELAY_S,
+    DEFAULT_RETRY_COUNT,
+    DEFAULT_RETRY_DELAY_S,
+    DEFAULT_WORKER_TIMEOUT_S,
+    Hygiene,
+)
+from planexe.pipeline.rundir import LOG_FILE, PlanSpec, write_plan
+from planexe.pipeline.workers import ENV_VAR as WORKERS_ENV
+from planexe.pipeline.workers import MAX_WORKERS, RECOMMENDED_WORKERS
+from planexe.settings import Settings
+
+log = get_logger(__name__)
+
+SERVICE_DEFAULT_WORKERS = RECOMMENDED_WORKERS
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    argv: list[str]
+    env: dict[str, str]
+    run_dir: Path
+    log_path: Path
+    worker_id: str
+
+
+class PipelineExecutionService:
+    def __init__(
+        self,
+        settings: Settings,
+        environ: Mapping[str, str] | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.settings = settings
+        self.environ = dict(os.environ if environ is None else environ)
+        self.python = python
+        self.workers = self._resolve_workers()
+
+    def _resolve_workers(self) -> str:
+        raw = self.environ.get(WORKERS_ENV)
+        if raw is None:
+            return str(SERVICE_DEFAULT_WORKERS)
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            value = 0
+        if not 1 <= value <= MAX_WORKERS:
+            log.warning(
+                "luigi_workers_invalid",
+                value=raw,
+                using=SERVICE_DEFAULT_WORKERS,
+                message=f"{WORKERS_ENV} must be a whole number in 1..{MAX_WORKERS}",
+            )
+            return str(SERVICE_DEFAULT_WORKERS)
+        if value != RECOMMENDED_WORKERS:
+            log.warning("luigi_workers_drift", workers=value, recommended=RECOMMENDED_WORKERS)
+        return str(value)
+
+    def run_dir(self, plan_id: str) -> Path:
+        return (self.settings.runs_dir / plan_id).resolve()
+
+    def prepare_run_dir(self, spec: PlanSpec) -> Path:
+        """Create the run directory and (re)write plan.json; existing outputs are kept for resume."""
+        run_dir = self.run_dir(spec.plan_id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_plan(run_dir, spec)
+        return run_dir
+
+    def hygiene(self, plan_id: str, attempt: int) -> Hygiene:
+        return Hygiene(
+            worker_id=f"planexe-{plan_id}-a{attempt}-{socket.gethostname()}",
+            worker_timeout=DEFAULT_WORKER_TIMEOUT_S,
+            scheduler_retry_count=DEFAULT_RETRY_COUNT,
+            scheduler_retry_delay=DEFAULT_RETRY_DELAY_S,
+            scheduler_remove_delay=DEFAULT_REMOVE_DELAY_S,
+            worker_keep_alive=True,
+            scheduler_url=self.settings.luigi_scheduler_url,
+        )
+
+    def build_command(self, plan_id: str, attempt: int, parent_pid: int | None = None) -> list[str]:
+        return [
+            self.python,
+            "-m",
+            "planexe.pipeline",
+            "--run-dir",
+            str(self.run_dir(plan_id)),
+            "--attempt",
+            str(attempt),
+            "--parent-pid",
+            str(parent_pid if parent_pid is not None else os.getpid()),
+            *self.hygiene(plan_id, attempt).as_args(),
+        ]
+
+    def build_env(self) -> dict[str, str]:
+        env = dict(self.environ)
+        env[WORKERS_ENV] = self.workers
+        env["PYTHONUNBUFFERED"] = "1"
+        # The child's log goes to a file: JSON lines whatever a terminal says.
+        env["PLANEXE_LOG_FORMAT"] = "json"
+        return env
+
+    def launch_spec(self, spec: PlanSpec, attempt: int, parent_pid: int | None = None) -> LaunchSpec:
+        run_dir = self.prepare_run_dir(spec)
+        return LaunchSpec(
+            argv=self.build_command(spec.plan_id, attempt, parent_pid),
+            env=self.build_env(),
+            run_dir=run_dir,
+            log_path=run_dir / LOG_FILE,
+            worker_id=self.hygiene(spec.plan_id, attempt).worker_id,
+        )
