@@ -82,11 +82,6 @@ class Settings(BaseSettings):
     luigi_scheduler_url: str | None = Field(
         default=None, description="URL of a luigid central scheduler; unset: each plan uses Luigi's local scheduler."
     )
-    luigi_workers: int | None = Field(
-        default=None,
-        description="Luigi workers per plan handed to children as LUIGI_WORKERS (default 10; "
-        "an operator's LUIGI_WORKERS in the environment wins).",
-    )
 
     # Logging
     log_format: Literal["auto", "console", "json"] = Field(
