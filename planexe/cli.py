@@ -17,6 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("planexe.pipeline.run_command", "make a plan from a prompt, here, with a progress bar"),
     "graph": ("planexe.pipeline.graph", "show the plan DAG: task count, LLM calls, critical path"),
     "llm-server": ("planexe.llm.server.cli", "run an OpenAI-compatible test server with latency and faults"),
+    "local-llm": (
+        "planexe.llm.local_server",
+        "run a small local llama.cpp model (SmolLM2) behind an OpenAI-compatible API",
+    ),
 }
 
 

@@ -59,28 +59,46 @@ class Settings(BaseSettings):
         "Unset: DATABASE_URL (Railway's plugin), then SQLite at <data_dir>/planexe.db.",
     )
     data_dir: Path = Field(default=Path("data"), description="Where the embedded SQLite database lives.")
-    runs_dir: Path = Field(default=Path("data/runs"), description="One run directory per plan is created here.")
+    runs_dir: Path = Field(
+        default=Path("data/runs"), description="One run directory per plan is created here."
+    )
 
     # Service and runner
     api_token: SecretStr | None = Field(
-        default=None, description="When set, every route but /healthz and /readyz needs 'Authorization: Bearer <token>'."
+        default=None,
+        description="When set, every route but /healthz and /readyz needs 'Authorization: Bearer <token>'.",
     )
-    runner: bool = Field(default=True, description="false: `planexe serve` only serves the API and runs no plans.")
-    max_concurrent_plans: int = Field(default=2, ge=1, le=64, description="Pipeline children per runner at once.")
+    runner: bool = Field(
+        default=True, description="false: `planexe serve` only serves the API and runs no plans."
+    )
+    max_concurrent_plans: int = Field(
+        default=2, ge=1, le=64, description="Pipeline children per runner at once."
+    )
     max_queued_plans: int = Field(
         default=100, ge=1, le=100_000, description="Past this many queued plans, POST /plans answers 429."
     )
-    plan_timeout_s: float = Field(default=7200, gt=0, description="A plan still running after this is stopped and failed.")
-    cancel_grace_s: float = Field(default=10, ge=0, le=300, description="SIGTERM to SIGKILL grace for a plan's children.")
-    max_attempts: int = Field(default=3, ge=1, le=20, description="Runs of one plan (restarts included) before it fails.")
+    plan_timeout_s: float = Field(
+        default=7200, gt=0, description="A plan still running after this is stopped and failed."
+    )
+    cancel_grace_s: float = Field(
+        default=10, ge=0, le=300, description="SIGTERM to SIGKILL grace for a plan's children."
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, le=20, description="Runs of one plan (restarts included) before it fails."
+    )
     recovery_max_age_s: float = Field(
         default=7200, gt=0, description="Interrupted plans older than this are failed instead of resumed."
     )
-    lease_s: float = Field(default=30, gt=0, le=3600, description="How long a runner's claim on a plan lasts unrenewed.")
+    lease_s: float = Field(
+        default=30, gt=0, le=3600, description="How long a runner's claim on a plan lasts unrenewed."
+    )
     heartbeat_s: float = Field(default=5, gt=0, le=600, description="How often a runner renews its leases.")
-    poll_s: float = Field(default=0.5, gt=0, le=60, description="How often an idle runner looks for queued plans.")
+    poll_s: float = Field(
+        default=0.5, gt=0, le=60, description="How often an idle runner looks for queued plans."
+    )
     luigi_scheduler_url: str | None = Field(
-        default=None, description="URL of a luigid central scheduler; unset: each plan uses Luigi's local scheduler."
+        default=None,
+        description="URL of a luigid central scheduler; unset: each plan uses Luigi's local scheduler.",
     )
 
     # Logging
@@ -90,7 +108,6 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level that is logged."
     )
-
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -46,7 +46,10 @@ class BatchError(PlanExeError):
 
 def _is_async(fn: Callable[..., Any]) -> bool:
     target = fn.func if isinstance(fn, functools.partial) else fn
-    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(getattr(target, "__call__", None))
+    if inspect.iscoroutinefunction(target):
+        return True
+    # An object whose __call__ is a coroutine function is async too.
+    return not inspect.isroutine(target) and inspect.iscoroutinefunction(type(target).__call__)
 
 
 async def run_batch_async(

@@ -77,7 +77,9 @@ class ModelSpec(BaseModel):
         return self.base_url or DEFAULT_BASE_URLS[self.provider]
 
 
-OFFLINE_MODEL = ModelSpec(name=OFFLINE_MODEL_NAME, provider="offline", model="offline-template-v1", priority=1000)
+OFFLINE_MODEL = ModelSpec(
+    name=OFFLINE_MODEL_NAME, provider="offline", model="offline-template-v1", priority=1000
+)
 
 
 class _ConfigFile(BaseModel):
@@ -123,7 +125,9 @@ def _read_file(path: Path) -> Mapping[str, object]:
     try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise LLMConfigError(field, f"not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}") from exc
+        raise LLMConfigError(
+            field, f"not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}"
+        ) from exc
     if not isinstance(data, dict):
         raise LLMConfigError(field, "the top level must be an object with a 'models' list")
     return data
@@ -167,7 +171,9 @@ def load_llm_config(settings: Settings, env: Mapping[str, str] | None = None) ->
     first: str | None = None
     if settings.llm_base_url:
         if not settings.llm_model:
-            raise LLMConfigError("PLANEXE_LLM_MODEL", "required with PLANEXE_LLM_BASE_URL (the model id to ask for)")
+            raise LLMConfigError(
+                "PLANEXE_LLM_MODEL", "required with PLANEXE_LLM_BASE_URL (the model id to ask for)"
+            )
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         register_secret(key)
         try:

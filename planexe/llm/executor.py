@@ -101,7 +101,9 @@ class LLMExecutor:
             schema = output_type.model_json_schema()
             failures: list[tuple[str, ProviderError]] = []
             for spec in self.chain:
-                result = await self._try_model(spec, clients.get(spec.name), messages, schema, output_type, step)
+                result = await self._try_model(
+                    spec, clients.get(spec.name), messages, schema, output_type, step
+                )
                 if isinstance(result, ProviderError):
                     failures.append((spec.name, result))
                     continue
@@ -145,7 +147,9 @@ class LLMExecutor:
                     ]
                     raise ProviderError(ErrorKind.INVALID_OUTPUT, _validation_feedback(exc)) from exc
             except TimeoutError:
-                error: ProviderError = ProviderError(ErrorKind.TIMEOUT, f"no answer within {spec.timeout_s:g}s")
+                error: ProviderError = ProviderError(
+                    ErrorKind.TIMEOUT, f"no answer within {spec.timeout_s:g}s"
+                )
             except ProviderError as exc:
                 error = exc
             else:

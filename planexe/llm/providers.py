@@ -157,7 +157,9 @@ class OfflineProvider:
 
     async def complete(self, request: ChatRequest, client: httpx.AsyncClient | None) -> ChatResponse:
         context = "\n".join(m["content"] for m in request.messages if m.get("role") == "user")
-        value = synthesize(request.schema, seed=f"{request.step}|{request.schema_name}|{context}", context=context)
+        value = synthesize(
+            request.schema, seed=f"{request.step}|{request.schema_name}|{context}", context=context
+        )
         content = json.dumps(value, ensure_ascii=False)
         return ChatResponse(
             content=content,

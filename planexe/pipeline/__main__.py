@@ -26,7 +26,9 @@ from planexe.settings import get_settings
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m planexe.pipeline", description=__doc__)
     parser.add_argument("--run-dir", required=True, type=Path, help="directory holding plan.json")
-    parser.add_argument("--workers", type=int, default=None, help="Luigi workers (default: LUIGI_WORKERS or 10)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="Luigi workers (default: LUIGI_WORKERS or 10)"
+    )
     parser.add_argument("--attempt", type=int, default=1, help="attempt number, recorded in every event")
     parser.add_argument(
         "--parent-pid",
@@ -53,7 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Luigi runs each task in a forked process; fork keeps the run context
     # built before the fork, and is not Python's default everywhere.
     multiprocessing.set_start_method("fork", force=True)
-    result = run_pipeline(args.run_dir, workers=choice.count, hygiene=hygiene.from_args(args), attempt=args.attempt)
+    result = run_pipeline(
+        args.run_dir, workers=choice.count, hygiene=hygiene.from_args(args), attempt=args.attempt
+    )
     level = log.info if result.exit_code is ExitCode.SUCCESS else log.error
     level(
         "pipeline_finished",

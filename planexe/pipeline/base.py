@@ -151,7 +151,9 @@ class PlanTask(luigi.Task):
         on_error: OnError | str = OnError.FAIL,
     ) -> list[R]:
         """``fn`` over ``items`` with at most PLANEXE_MAX_CONCURRENT_LLM in flight, in input order."""
-        results = await run_batch_async(items, fn, max_concurrency=self.ctx.max_concurrent_llm, on_error=on_error)
+        results = await run_batch_async(
+            items, fn, max_concurrency=self.ctx.max_concurrent_llm, on_error=on_error
+        )
         return results  # type: ignore[return-value]
 
 

@@ -23,7 +23,13 @@ class EventWriter:
         self.attempt = attempt
 
     def emit(self, kind: str, **fields: Any) -> None:
-        record = {"ts": round(time.time(), 4), "kind": kind, "attempt": self.attempt, "pid": os.getpid(), **fields}
+        record = {
+            "ts": round(time.time(), 4),
+            "kind": kind,
+            "attempt": self.attempt,
+            "pid": os.getpid(),
+            **fields,
+        }
         line = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:

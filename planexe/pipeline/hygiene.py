@@ -63,7 +63,9 @@ class Hygiene:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Luigi worker and scheduler")
     group.add_argument("--worker-id", default="", help="Luigi worker id (unique per plan and attempt)")
-    group.add_argument("--worker-timeout", type=int, default=DEFAULT_WORKER_TIMEOUT_S, help="seconds per task")
+    group.add_argument(
+        "--worker-timeout", type=int, default=DEFAULT_WORKER_TIMEOUT_S, help="seconds per task"
+    )
     group.add_argument("--scheduler-retry-count", type=int, default=DEFAULT_RETRY_COUNT)
     group.add_argument("--scheduler-retry-delay", type=float, default=DEFAULT_RETRY_DELAY_S, help="seconds")
     group.add_argument("--scheduler-remove-delay", type=float, default=DEFAULT_REMOVE_DELAY_S, help="seconds")
@@ -96,6 +98,8 @@ def apply(h: Hygiene) -> None:
         ("worker", "wait_jitter"): str(WAIT_JITTER_S),
         ("worker", "no_install_shutdown_handler"): "true",
         ("worker", "send_failure_email"): "false",
+        # Our structlog set-up owns the root logger; Luigi must not add handlers.
+        ("core", "no_configure_logging"): "true",
         ("scheduler", "retry_count"): str(h.scheduler_retry_count),
         ("scheduler", "retry_delay"): str(h.scheduler_retry_delay),
         ("scheduler", "remove_delay"): str(h.scheduler_remove_delay),

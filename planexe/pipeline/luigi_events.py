@@ -34,7 +34,11 @@ def _task_attempt(task: PlanTask) -> int:
     events, _ = read_events(ctx.events.path)
     name = task.step_name()
     prior = sum(
-        1 for e in events if e.get("kind") == "task_started" and e.get("task") == name and e.get("attempt") == ctx.events.attempt
+        1
+        for e in events
+        if e.get("kind") == "task_started"
+        and e.get("task") == name
+        and e.get("attempt") == ctx.events.attempt
     )
     return prior + 1
 

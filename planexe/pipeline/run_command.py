@@ -27,8 +27,12 @@ from planexe.settings import get_settings
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help="the project idea, one paragraph")
     parser.add_argument("--run-dir", type=Path, default=None, help="where outputs go (default: runs/<slug>)")
-    parser.add_argument("--detail", choices=["full", "fast"], default="full", help="fast prunes the detail loops")
-    parser.add_argument("--workers", type=int, default=None, help="Luigi workers (default: LUIGI_WORKERS or 10)")
+    parser.add_argument(
+        "--detail", choices=["full", "fast"], default="full", help="fast prunes the detail loops"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="Luigi workers (default: LUIGI_WORKERS or 10)"
+    )
     parser.add_argument("--model", default=None, help="name of a configured LLM model to use first")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -59,7 +63,15 @@ def _watch(run_dir: Path, stop: threading.Event, fancy: bool) -> None:
         offset = path.stat().st_size  # only this run's events
     bar = None
     if fancy:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+        from rich.progress import (
+            Progress as Bar,
+        )
 
         bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         bar.start()
@@ -77,7 +89,12 @@ def _watch(run_dir: Path, stop: threading.Event, fancy: bool) -> None:
                     )
             if bar is not None:
                 running = ", ".join(sorted(progress.running)[:3])
-                bar.update(bar_id, total=progress.total or None, completed=len(progress.done), description=running or "planning")
+                bar.update(
+                    bar_id,
+                    total=progress.total or None,
+                    completed=len(progress.done),
+                    description=running or "planning",
+                )
             if final_pass:
                 return
             stop.wait(0.2)
@@ -126,5 +143,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"error: {result.reason} (exit {int(result.exit_code)})", file=sys.stderr)
         if result.failed_tasks:
-            print(f"failed tasks: {', '.join(result.failed_tasks)}; see {run_dir / EVENTS_FILE}", file=sys.stderr)
+            print(
+                f"failed tasks: {', '.join(result.failed_tasks)}; see {run_dir / EVENTS_FILE}",
+                file=sys.stderr,
+            )
     return int(result.exit_code)

@@ -137,7 +137,6 @@ def run_pipeline(
                 local_scheduler=not hygiene.scheduler_url,
                 scheduler_url=hygiene.scheduler_url or "",
                 detailed_summary=True,
-                no_configure_logging=True,
             )
             exit_code = _STATUS_TO_EXIT.get(result.status, ExitCode.TASK_FAILED)
         except _Interrupted as exc:

@@ -32,7 +32,9 @@ class ProcessRegistry:
     def register(self, info: ChildInfo) -> None:
         with self._lock:
             if info.plan_id in self._children:
-                raise RuntimeError(f"plan {info.plan_id} already has a child (pid {self._children[info.plan_id].pid})")
+                raise RuntimeError(
+                    f"plan {info.plan_id} already has a child (pid {self._children[info.plan_id].pid})"
+                )
             self._children[info.plan_id] = info
 
     def unregister(self, plan_id: str) -> ChildInfo | None:

@@ -115,12 +115,20 @@ async def supervise(
                 await process.wait()
                 tg.cancel_scope.cancel()
         if process.returncode is None:
-            reason = StopReason.TIMEOUT if deadline.cancelled_caught else (stop.reason or StopReason.CANCELLED)
+            reason = (
+                StopReason.TIMEOUT if deadline.cancelled_caught else (stop.reason or StopReason.CANCELLED)
+            )
             plog.warning("child_stopping", pid=process.pid, reason=reason.value, grace_s=grace_s)
     finally:
         with anyio.CancelScope(shield=True):
             await _stop_group(process, info.pgid, grace_s)
             registry.unregister(plan_id)
     duration = time.monotonic() - started
-    plog.info("child_exited", pid=process.pid, returncode=process.returncode, reason=reason.value, duration_s=round(duration, 3))
+    plog.info(
+        "child_exited",
+        pid=process.pid,
+        returncode=process.returncode,
+        reason=reason.value,
+        duration_s=round(duration, 3),
+    )
     return ChildOutcome(process.returncode, reason, duration)

@@ -80,7 +80,13 @@ def test_collect_policy_returns_per_item_errors_in_place() -> None:
 
     results = anyio.run(lambda: run_batch_async(list(range(7)), work, max_concurrency=3, on_error="collect"))
     assert [r if not isinstance(r, ItemError) else ("err", r.index) for r in results] == [
-        ("err", 0), 1, 2, ("err", 3), 4, 5, ("err", 6),
+        ("err", 0),
+        1,
+        2,
+        ("err", 3),
+        4,
+        5,
+        ("err", 6),
     ]
 
 

@@ -23,10 +23,16 @@ def test_nothing_configured_means_offline() -> None:
 
 
 def test_base_url_and_model_make_one_openai_model() -> None:
-    settings = Settings(llm_base_url="http://127.0.0.1:9/v1/", llm_model="qwen2.5", llm_api_key="sk-test-123456")
+    settings = Settings(
+        llm_base_url="http://127.0.0.1:9/v1/", llm_model="qwen2.5", llm_api_key="sk-test-123456"
+    )
     config = load_llm_config(settings, env={})
     (spec,) = config.chain
-    assert (spec.provider, spec.model, spec.effective_base_url()) == ("openai", "qwen2.5", "http://127.0.0.1:9/v1")
+    assert (spec.provider, spec.model, spec.effective_base_url()) == (
+        "openai",
+        "qwen2.5",
+        "http://127.0.0.1:9/v1",
+    )
     assert spec.api_key == "sk-test-123456"
     assert "sk-test" not in repr(spec)
     assert not config.is_offline
@@ -44,7 +50,13 @@ def test_file_models_are_ordered_by_priority_and_keys_resolved(tmp_path: Path) -
         {
             "models": [
                 {"name": "backup", "provider": "ollama", "model": "llama3.1", "priority": 5},
-                {"name": "main", "provider": "openrouter", "model": "x/y", "api_key_env": "OR_KEY", "priority": 1},
+                {
+                    "name": "main",
+                    "provider": "openrouter",
+                    "model": "x/y",
+                    "api_key_env": "OR_KEY",
+                    "priority": 1,
+                },
             ]
         },
     )
@@ -79,7 +91,11 @@ def test_toml_config(tmp_path: Path) -> None:
         name="llm.toml",
     )
     (spec,) = load_llm_config(Settings(llm_config=path), env={}).chain
-    assert (spec.name, spec.timeout_s, spec.effective_base_url()) == ("local", 30.0, "http://127.0.0.1:8080/v1")
+    assert (spec.name, spec.timeout_s, spec.effective_base_url()) == (
+        "local",
+        30.0,
+        "http://127.0.0.1:8080/v1",
+    )
 
 
 @pytest.mark.parametrize(
@@ -88,10 +104,22 @@ def test_toml_config(tmp_path: Path) -> None:
         ("{not json", "PLANEXE_LLM_CONFIG", "not valid JSON"),
         ([1, 2], "PLANEXE_LLM_CONFIG", "top level"),
         ({"models": []}, "PLANEXE_LLM_CONFIG.models", "at least 1"),
-        ({"models": [{"name": "x", "provider": "acme"}]}, "PLANEXE_LLM_CONFIG.models[0].provider", "Input should be"),
+        (
+            {"models": [{"name": "x", "provider": "acme"}]},
+            "PLANEXE_LLM_CONFIG.models[0].provider",
+            "Input should be",
+        ),
         ({"models": [{"name": "x", "provider": "openai", "colour": 1}]}, "models[0].colour", "Extra inputs"),
-        ({"models": [{"name": "x", "provider": "openai", "timeout_s": -1}]}, "models[0].timeout_s", "greater"),
-        ({"models": [{"name": "x", "provider": "openai", "base_url": "ftp://x"}]}, "models[0].base_url", "http"),
+        (
+            {"models": [{"name": "x", "provider": "openai", "timeout_s": -1}]},
+            "models[0].timeout_s",
+            "greater",
+        ),
+        (
+            {"models": [{"name": "x", "provider": "openai", "base_url": "ftp://x"}]},
+            "models[0].base_url",
+            "http",
+        ),
         (
             {"models": [{"name": "x", "provider": "openai"}, {"name": "x", "provider": "vllm"}]},
             "PLANEXE_LLM_CONFIG.models",

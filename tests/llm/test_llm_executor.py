@@ -40,7 +40,9 @@ def completion(content: str, model: str = "m") -> httpx.Response:
 
 
 def spec(name: str, priority: int = 1, **kw: object) -> ModelSpec:
-    return ModelSpec(name=name, provider="openai", model=name, base_url=f"http://{name}.test/v1", priority=priority, **kw)
+    return ModelSpec(
+        name=name, provider="openai", model=name, base_url=f"http://{name}.test/v1", priority=priority, **kw
+    )
 
 
 class Script:
@@ -67,9 +69,13 @@ def run(executor: LLMExecutor) -> Answer:
     return anyio.run(go)
 
 
-def make(script: Script, *specs: ModelSpec, policy: RetryPolicy = FAST) -> tuple[LLMExecutor, list[CallRecord]]:
+def make(
+    script: Script, *specs: ModelSpec, policy: RetryPolicy = FAST
+) -> tuple[LLMExecutor, list[CallRecord]]:
     records: list[CallRecord] = []
-    executor = LLMExecutor(specs, policy=policy, listeners=[records.append], transport=httpx.MockTransport(script))
+    executor = LLMExecutor(
+        specs, policy=policy, listeners=[records.append], transport=httpx.MockTransport(script)
+    )
     return executor, records
 
 
@@ -100,7 +106,9 @@ def test_retryable_statuses_are_retried_on_the_same_model(code: int) -> None:
     assert len(records) == 3
 
 
-@pytest.mark.parametrize(("code", "kind"), [(401, "auth"), (403, "auth"), (400, "bad_request"), (404, "bad_request")])
+@pytest.mark.parametrize(
+    ("code", "kind"), [(401, "auth"), (403, "auth"), (400, "bad_request"), (404, "bad_request")]
+)
 def test_non_retryable_statuses_move_to_the_next_model_at_once(code: int, kind: str) -> None:
     script = Script(a=[status(code)], b=[ok])
     executor, records = make(script, spec("a", 1), spec("b", 2))
@@ -154,7 +162,9 @@ def test_schema_refusal_falls_back_to_json_mode_with_schema_in_prompt() -> None:
     def refuse_schema(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         if body["response_format"]["type"] == "json_schema":
-            return httpx.Response(400, json={"error": {"message": "response_format json_schema not supported"}})
+            return httpx.Response(
+                400, json={"error": {"message": "response_format json_schema not supported"}}
+            )
         return completion(json.dumps(GOOD))
 
     script = Script(a=[refuse_schema])

@@ -50,15 +50,28 @@ def pids_from_log(path: Path) -> list[int]:
     raise AssertionError("child never reported its pids")
 
 
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+def alive(pid: int, settle_s: float = 3.0) -> bool:
+    """Whether ``pid`` still runs once a SIGKILL already sent has had time to land."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        try:
+            running = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            running = False
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.02)
 
 
-async def run_case(tmp_path: Path, mode: str, *, timeout_s: float = 30, stop_after: float | None = None,
-                   reason: StopReason = StopReason.CANCELLED, registry: ProcessRegistry | None = None):
+async def run_case(
+    tmp_path: Path,
+    mode: str,
+    *,
+    timeout_s: float = 30,
+    stop_after: float | None = None,
+    reason: StopReason = StopReason.CANCELLED,
+    registry: ProcessRegistry | None = None,
+):
     registry = registry or ProcessRegistry()
     stop = StopRequest()
     seen: list[int] = []
@@ -72,8 +85,14 @@ async def run_case(tmp_path: Path, mode: str, *, timeout_s: float = 30, stop_aft
     async with anyio.create_task_group() as tg:
         tg.start_soon(stopper)
         outcome = await supervise(
-            launch(tmp_path, mode), registry, "plan-1", 1,
-            timeout_s=timeout_s, grace_s=0.5, stop=stop, on_started=lambda info: seen.append(len(registry)),
+            launch(tmp_path, mode),
+            registry,
+            "plan-1",
+            1,
+            timeout_s=timeout_s,
+            grace_s=0.5,
+            stop=stop,
+            on_started=lambda info: seen.append(len(registry)),
         )
     return outcome, registry, seen
 
@@ -104,7 +123,9 @@ def test_timeout_stops_the_group(tmp_path: Path) -> None:
 
 
 def test_lease_loss_reason_is_kept(tmp_path: Path) -> None:
-    outcome, _, _ = anyio.run(lambda: run_case(tmp_path, "sleep", stop_after=0.05, reason=StopReason.LEASE_LOST))
+    outcome, _, _ = anyio.run(
+        lambda: run_case(tmp_path, "sleep", stop_after=0.05, reason=StopReason.LEASE_LOST)
+    )
     assert outcome.stop_reason is StopReason.LEASE_LOST
 
 
@@ -113,7 +134,15 @@ def test_supervisor_cancelled_from_outside_still_cleans_up(tmp_path: Path) -> No
 
     async def main() -> None:
         with anyio.move_on_after(1.0):
-            await supervise(launch(tmp_path, "sleep"), registry, "plan-1", 1, timeout_s=60, grace_s=0.5, stop=StopRequest())
+            await supervise(
+                launch(tmp_path, "sleep"),
+                registry,
+                "plan-1",
+                1,
+                timeout_s=60,
+                grace_s=0.5,
+                stop=StopRequest(),
+            )
 
     anyio.run(main)
     assert len(registry) == 0
