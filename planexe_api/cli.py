@@ -1,0 +1,73 @@
+"""``planexe serve`` (API + runner) and ``planexe worker`` (runner only)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+
+import anyio
+
+from planexe.errors import ConfigError
+from planexe.log import configure_logging, get_logger
+from planexe.settings import get_settings
+from planexe_api.db.errors import StoreError
+
+log = get_logger(__name__)
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    parser.add_argument("--port", type=int, default=8000)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from planexe_api.app import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    print(f"PlanExe is starting on http://{args.host}:{args.port}  (API docs: /docs)", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.cancel_grace_s + 20),
+    )
+    return 0
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Run plans from the shared database without serving HTTP."
+
+
+async def _worker_main() -> None:
+    from planexe_api.app import build_state
+    from planexe_api.db.models import WorkerRole
+
+    settings = get_settings()
+    state = await anyio.to_thread.run_sync(lambda: build_state(settings, WorkerRole.WORKER, run_plans=True))
+    runner = state.runner
+    assert runner is not None
+    async with anyio.create_task_group() as tg:
+        await runner.start(tg)
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("worker_stopping", signal=signal.Signals(signum).name)
+                break
+        with anyio.CancelScope(shield=True):
+            await runner.stop()
+        tg.cancel_scope.cancel()
+
+
+def worker(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        anyio.run(_worker_main)
+    except (ConfigError, StoreError) as exc:
+        log.error("worker_failed", error=str(exc))
+        return 2
+    return 0

@@ -1,0 +1,145 @@
+"""Request and response bodies of the HTTP API (they become the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from planexe.pipeline.rundir import MAX_PROMPT_CHARS
+from planexe_api.db.models import LlmUsage, Plan, PlanFile
+
+
+class PlanCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"prompt": "Open a small bakery in Copenhagen"}})
+
+    prompt: str = Field(description=f"The project idea, one paragraph, at most {MAX_PROMPT_CHARS} characters.")
+    detail: Literal["full", "fast"] = Field(default="full", description="fast prunes the detail loops.")
+    llm_model: str | None = Field(default=None, max_length=100, description="A configured model to try first.")
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty: describe the project in a sentence or a paragraph")
+        if len(value) > MAX_PROMPT_CHARS:
+            raise ValueError(f"is {len(value)} characters; shorten it to at most {MAX_PROMPT_CHARS}")
+        return value
+
+
+class ProgressOut(BaseModel):
+    done: int
+    total: int
+    percent: float
+    running_tasks: list[str]
+
+
+class UsageOut(BaseModel):
+    model: str
+    calls: int
+    failed_attempts: int
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s_total: float
+
+
+class LlmUsageOut(BaseModel):
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    by_model: list[UsageOut] = Field(default_factory=list)
+
+
+class ErrorOut(BaseModel):
+    code: str | None
+    message: str | None
+    failed_task: str | None
+
+
+class PlanOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "completed", "failed", "cancelled"]
+    prompt: str
+    detail: str
+    llm_model: str | None
+    attempt: int
+    cancel_requested: bool
+    progress: ProgressOut
+    llm_usage: LlmUsageOut
+    error: ErrorOut | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    links: dict[str, str]
+
+    @classmethod
+    def of(cls, plan: Plan, usage: list[LlmUsage] | None = None) -> PlanOut:
+        base = f"/plans/{plan.id}"
+        total = plan.progress_total
+        error = None
+        if plan.error_code or plan.error_message:
+            error = ErrorOut(code=plan.error_code, message=plan.error_message, failed_task=plan.failed_task)
+        return cls(
+            id=plan.id,
+            status=plan.status,  # type: ignore[arg-type]
+            prompt=plan.prompt,
+            detail=plan.detail,
+            llm_model=plan.llm_model,
+            attempt=plan.attempt,
+            cancel_requested=plan.cancel_requested,
+            progress=ProgressOut(
+                done=plan.progress_done,
+                total=total,
+                percent=round(100.0 * plan.progress_done / total, 1) if total else 0.0,
+                running_tasks=list(plan.running_tasks or []),
+            ),
+            llm_usage=LlmUsageOut(
+                calls=plan.llm_calls,
+                prompt_tokens=plan.prompt_tokens,
+                completion_tokens=plan.completion_tokens,
+                by_model=[
+                    UsageOut(
+                        model=u.model,
+                        calls=u.calls,
+                        failed_attempts=u.failed_attempts,
+                        prompt_tokens=u.prompt_tokens,
+                        completion_tokens=u.completion_tokens,
+                        latency_s_total=round(u.latency_s_total, 3),
+                    )
+                    for u in usage or []
+                ],
+            ),
+            error=error,
+            created_at=plan.created_at,
+            started_at=plan.started_at,
+            finished_at=plan.finished_at,
+            updated_at=plan.updated_at,
+            links={
+                "self": base,
+                "events": f"{base}/events",
+                "files": f"{base}/files",
+                "report": f"{base}/report",
+                "cancel": f"{base}/cancel",
+                "resume": f"{base}/resume",
+            },
+        )
+
+
+class PlanListOut(BaseModel):
+    items: list[PlanOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page; null on the last page.")
+
+
+class FileOut(BaseModel):
+    name: str
+    task: str
+    size: int
+    sha256: str
+    url: str
+
+    @classmethod
+    def of(cls, f: PlanFile) -> FileOut:
+        return cls(name=f.name, task=f.task, size=f.size, sha256=f.sha256, url=f"/plans/{f.plan_id}/files/{f.name}")

@@ -1,0 +1,169 @@
+"""The runner: claims queued plans, runs each as a supervised child, keeps the lease.
+
+One runner per process (``planexe serve`` unless PLANEXE_RUNNER=false, or
+``planexe worker``). It registers in ``workers`` and heartbeats; every
+``heartbeat_s`` it renews the lease of each plan it runs (learning of cancel
+requests and lost leases there) and requeues plans whose owners died.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import anyio
+from anyio.abc import TaskGroup
+
+from planexe.log import get_logger
+from planexe.settings import Settings
+from planexe_api.db import repo_leases, repo_workers
+from planexe_api.db.errors import StoreError
+from planexe_api.db.models import Plan, WorkerRole, utcnow
+from planexe_api.metrics import Metrics
+from planexe_api.services.pipeline_execution_service import PipelineExecutionService
+from planexe_api.services.plan_run import PlanRun
+from planexe_api.services.process_registry import ProcessRegistry
+from planexe_api.services.recovery import recover_on_startup, sweep_expired
+from planexe_api.services.store import Store
+from planexe_api.services.supervisor import StopReason
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a runner needs of a claimed plan, read inside the claiming transaction."""
+
+    plan_id: str
+    token: int
+    attempt: int
+    prompt: str
+    detail: str
+    llm_model: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, plan: Plan) -> Claim:
+        return cls(plan.id, plan.fencing_token, plan.attempt, plan.prompt, plan.detail, plan.llm_model, plan.created_at)
+
+
+def new_worker_id(role: WorkerRole) -> str:
+    return f"{role.value}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Runner:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        execution: PipelineExecutionService,
+        registry: ProcessRegistry,
+        role: WorkerRole = WorkerRole.API,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.execution = execution
+        self.registry = registry
+        self.role = role
+        self.metrics = metrics
+        self.worker_id = new_worker_id(role)
+        self.runs: dict[str, PlanRun] = {}
+        self._wake = anyio.Event()
+        self._stopping = False
+        self._tg: TaskGroup | None = None
+        self.log = log.bind(worker_id=self.worker_id)
+
+    def wake(self) -> None:
+        """Look for queued plans now instead of at the next poll (a plan was just queued)."""
+        self._wake.set()
+
+    async def start(self, tg: TaskGroup) -> None:
+        now = utcnow()
+        await self.store.run(
+            lambda s: repo_workers.register_worker(
+                s, worker_id=self.worker_id, host=socket.gethostname(), pid=os.getpid(), role=self.role, now=now
+            ),
+            write=True,
+        )
+        await recover_on_startup(self.store, self.settings, self.worker_id)
+        self._tg = tg
+        tg.start_soon(self._claim_loop)
+        tg.start_soon(self._heartbeat_loop)
+        self.log.info("runner_started", max_concurrent_plans=self.settings.max_concurrent_plans)
+
+    async def stop(self) -> None:
+        """Stop claiming, stop children (their plans go back to the queue), deregister."""
+        self._stopping = True
+        self._wake.set()
+        for run in list(self.runs.values()):
+            run.stop.set(StopReason.SHUTDOWN)
+        with anyio.move_on_after(self.settings.cancel_grace_s + 15):
+            while self.runs:
+                await anyio.sleep(0.05)
+        try:
+            await self.store.run(
+                lambda s: repo_workers.mark_worker_stopped(s, worker_id=self.worker_id, now=utcnow()), write=True
+            )
+        except StoreError as exc:
+            self.log.warning("worker_deregister_failed", error=str(exc))
+        self.log.info("runner_stopped")
+
+    async def _claim(self) -> Claim | None:
+        def claim(session: object) -> Claim | None:
+            plan = repo_leases.claim_next(
+                session,  # type: ignore[arg-type]
+                worker_id=self.worker_id,
+                lease_s=self.settings.lease_s,
+                now=utcnow(),
+            )
+            return Claim.of(plan) if plan else None
+
+        return await self.store.run(claim, write=True)
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            claimed = None
+            if len(self.runs) < self.settings.max_concurrent_plans:
+                try:
+                    claimed = await self._claim()
+                except StoreError as exc:
+                    self.log.warning("claim_failed", error=str(exc))
+            if claimed is not None and self._tg is not None:
+                run = PlanRun(claimed, self)
+                self.runs[claimed.plan_id] = run
+                self._tg.start_soon(self._run_one, run)
+                continue
+            with anyio.move_on_after(self.settings.poll_s):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+
+    async def _run_one(self, run: PlanRun) -> None:
+        try:
+            await run.execute()
+        finally:
+            self.runs.pop(run.claim.plan_id, None)
+            self._wake.set()  # a slot is free
+
+    async def _heartbeat_loop(self) -> None:
+        while not self._stopping:
+            await anyio.sleep(self.settings.heartbeat_s)
+            try:
+                await self._heartbeat()
+            except StoreError as exc:
+                # The children keep running; leases are renewed once the database is back.
+                self.log.warning("heartbeat_failed", error=str(exc))
+
+    async def _heartbeat(self) -> None:
+        now = utcnow()
+        await self.store.run(
+            lambda s: repo_workers.heartbeat_worker(s, worker_id=self.worker_id, now=now), write=True
+        )
+        for run in list(self.runs.values()):
+            await run.renew()
+        requeued = await sweep_expired(self.store, self.settings)
+        if requeued:
+            self._wake.set()

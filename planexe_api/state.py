@@ -1,0 +1,29 @@
+"""What the routes share: built once in the lifespan, read through ``request.app.state``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from planexe.llm.config import LLMConfig
+from planexe.settings import Settings
+from planexe_api.metrics import Metrics
+from planexe_api.services.process_registry import ProcessRegistry
+from planexe_api.services.runner import Runner
+from planexe_api.services.store import Store
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    store: Store
+    llm_config: LLMConfig
+    registry: ProcessRegistry
+    metrics: Metrics
+    runner: Runner | None
+    schema_revision: str
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.planexe  # type: ignore[no-any-return]

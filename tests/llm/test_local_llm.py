@@ -1,0 +1,155 @@
+"""OpenAICompatProvider and LLMExecutor against a real llama.cpp server (SmolLM2-135M).
+
+The server runs as a child process (``planexe.testing.local_llm``); install it
+with ``make local-llm``. Answers are capped at 256 tokens by the server.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+import anyio
+import httpx
+import pytest
+from pydantic import BaseModel, Field
+
+from planexe.llm.config import ModelSpec
+from planexe.llm.executor import LLMExecutor
+from planexe.llm.local_server import LocalLLMError, find_smollm2_model
+from planexe.llm.providers import SCHEMA_IN_PROMPT_INTRO, OpenAICompatProvider
+from planexe.llm.types import CallRecord, ChatRequest, ChatResponse
+from planexe.testing.local_llm import local_llm_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+PROJECT = [
+    {"role": "system", "content": "You are a project planner. Answer in JSON."},
+    {"role": "user", "content": "Project: open a small bakery in Copenhagen with three employees."},
+]
+
+
+class Venture(BaseModel):
+    """Every field bounded, so the grammar llama.cpp derives from the schema is finite."""
+
+    kind: Literal["bakery", "cafe", "workshop"]
+    title: str = Field(max_length=40)
+    staff: int = Field(ge=1, le=20)
+    risks: list[Annotated[str, Field(max_length=30)]] = Field(max_length=3)
+
+
+YES_NO_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+    "required": ["answer"],
+}
+
+
+def _skip_unless_installed() -> None:
+    if importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("xllamacpp is not installed (make local-llm)")
+    try:
+        find_smollm2_model()
+    except LocalLLMError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    _skip_unless_installed()
+    with local_llm_server(threads=1, ctx=2048, max_tokens=256) as url:
+        yield url
+
+
+def local_spec(base_url: str, **kw: Any) -> ModelSpec:
+    return ModelSpec(
+        name="local", provider="llamacpp", base_url=base_url, model="smollm2", timeout_s=60, **kw
+    )
+
+
+def complete_recording(
+    provider: OpenAICompatProvider, request: ChatRequest
+) -> tuple[ChatResponse, list[dict[str, Any]]]:
+    """Send one request through the provider; also return the JSON bodies that went over the wire."""
+    bodies: list[dict[str, Any]] = []
+
+    async def record(req: httpx.Request) -> None:
+        bodies.append(json.loads(req.content))
+
+    async def go() -> ChatResponse:
+        async with provider.new_client() as client:
+            client.event_hooks["request"].append(record)
+            return await provider.complete(request, client)
+
+    return anyio.run(go), bodies
+
+
+class TestJsonSchema:
+    def test_executor_gets_a_valid_answer_on_the_first_attempt(self, base_url: str) -> None:
+        records: list[CallRecord] = []
+        executor = LLMExecutor([local_spec(base_url)], listeners=[records.append])
+
+        venture = anyio.run(executor.structured, PROJECT, Venture)
+
+        assert isinstance(venture, Venture)
+        # A 135M model gets this schema right only when the server constrains
+        # decoding to it, so one clean attempt shows json_schema was applied.
+        assert [r.outcome for r in records] == ["ok"]
+        assert records[0].prompt_tokens > 0
+        assert records[0].completion_tokens > 0
+        provider = executor.providers["local"]
+        assert isinstance(provider, OpenAICompatProvider)
+        assert provider.mode == "json_schema"
+
+    def test_provider_sends_the_schema_as_response_format(self, base_url: str) -> None:
+        provider = OpenAICompatProvider(local_spec(base_url, structured_output="json_schema"))
+        schema = Venture.model_json_schema()
+
+        response, bodies = complete_recording(
+            provider, ChatRequest(messages=PROJECT, schema=schema, schema_name="Venture")
+        )
+
+        assert len(bodies) == 1
+        assert bodies[0]["response_format"]["type"] == "json_schema"
+        assert bodies[0]["response_format"]["json_schema"]["schema"] == schema
+        Venture.model_validate_json(response.content)
+        assert response.completion_tokens > 0
+
+
+class TestJsonMode:
+    def test_forced_json_object_mode_puts_the_schema_in_the_prompt(self, base_url: str) -> None:
+        provider = OpenAICompatProvider(local_spec(base_url, structured_output="json_object"))
+        question = [{"role": "user", "content": "Should a bakery open on Sundays? Answer yes or no."}]
+
+        response, bodies = complete_recording(
+            provider, ChatRequest(messages=question, schema=YES_NO_SCHEMA, schema_name="Answer")
+        )
+
+        assert provider.mode == "json_object"
+        assert bodies[0]["response_format"] == {"type": "json_object"}
+        assert SCHEMA_IN_PROMPT_INTRO in bodies[0]["messages"][-1]["content"]
+        # JSON mode guarantees JSON, not the schema: a model this small often
+        # echoes the schema back, which is why json_schema comes first.
+        assert isinstance(json.loads(response.content), dict)
+        assert response.completion_tokens > 0
+
+    def test_auto_falls_back_when_the_server_refuses_the_schema(self, base_url: str) -> None:
+        provider = OpenAICompatProvider(local_spec(base_url))
+        # llama.cpp answers 400 "JSON schema error ... unsupported $ref" to remote references.
+        schema = {
+            "type": "object",
+            "properties": {"answer": {"$ref": "https://example.com/answer.json"}},
+            "required": ["answer"],
+        }
+        question = [{"role": "user", "content": "Reply with an empty JSON object."}]
+
+        response, bodies = complete_recording(
+            provider, ChatRequest(messages=question, schema=schema, schema_name="Answer")
+        )
+
+        assert [b["response_format"]["type"] for b in bodies] == ["json_schema", "json_object"]
+        assert provider.mode == "json_object"
+        assert response.content.lstrip().startswith("{")
+        assert response.completion_tokens > 0
