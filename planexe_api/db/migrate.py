@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from planexe.settings import normalise_database_url
 from planexe_api.db.engine import db_errors, make_engine
@@ -50,14 +50,17 @@ def known_revisions() -> set[str]:
     return {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revision(bind: Engine | Connection) -> str | None:
     """The revision the database is at; None for an empty (never migrated) database."""
-    with db_errors(), engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+    with db_errors():
+        if isinstance(bind, Connection):
+            return MigrationContext.configure(bind).get_current_revision()
+        with bind.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
 
 
-def is_current(engine: Engine) -> bool:
-    return current_revision(engine) == head_revision()
+def is_current(bind: Engine | Connection) -> bool:
+    return current_revision(bind) == head_revision()
 
 
 def upgrade(url: str, revision: str = "head") -> None:

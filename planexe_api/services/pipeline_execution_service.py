@@ -2,7 +2,10 @@
 
 The contract with the child is ``python -m planexe.pipeline`` plus Luigi's
 worker hygiene flags, the environment (``LUIGI_WORKERS``, ``PLANEXE_*``) and
-the run directory. Worker count precedence: an operator's valid
+the run directory. ``run`` below is the plan's fencing token: it grows with
+every claim and is never reset (unlike the attempt count, which a resume
+resets), so it is what makes the Luigi worker id and the child's event
+``attempt`` field unique per run. Worker count precedence: an operator's valid
 ``LUIGI_WORKERS`` > this service's default 10 > the pipeline's own fallback 10.
 """
 
@@ -84,9 +87,9 @@ class PipelineExecutionService:
         write_plan(run_dir, spec)
         return run_dir
 
-    def hygiene(self, plan_id: str, attempt: int) -> Hygiene:
+    def hygiene(self, plan_id: str, run: int) -> Hygiene:
         return Hygiene(
-            worker_id=f"planexe-{plan_id}-a{attempt}-{socket.gethostname()}",
+            worker_id=f"planexe-{plan_id}-r{run}-{socket.gethostname()}",
             worker_timeout=DEFAULT_WORKER_TIMEOUT_S,
             scheduler_retry_count=DEFAULT_RETRY_COUNT,
             scheduler_retry_delay=DEFAULT_RETRY_DELAY_S,
@@ -95,7 +98,7 @@ class PipelineExecutionService:
             scheduler_url=self.settings.luigi_scheduler_url,
         )
 
-    def build_command(self, plan_id: str, attempt: int, parent_pid: int | None = None) -> list[str]:
+    def build_command(self, plan_id: str, run: int, parent_pid: int | None = None) -> list[str]:
         return [
             self.python,
             "-m",
@@ -103,10 +106,10 @@ class PipelineExecutionService:
             "--run-dir",
             str(self.run_dir(plan_id)),
             "--attempt",
-            str(attempt),
+            str(run),
             "--parent-pid",
             str(parent_pid if parent_pid is not None else os.getpid()),
-            *self.hygiene(plan_id, attempt).as_args(),
+            *self.hygiene(plan_id, run).as_args(),
         ]
 
     def build_env(self) -> dict[str, str]:
@@ -117,12 +120,12 @@ class PipelineExecutionService:
         env["PLANEXE_LOG_FORMAT"] = "json"
         return env
 
-    def launch_spec(self, spec: PlanSpec, attempt: int, parent_pid: int | None = None) -> LaunchSpec:
+    def launch_spec(self, spec: PlanSpec, run: int, parent_pid: int | None = None) -> LaunchSpec:
         run_dir = self.prepare_run_dir(spec)
         return LaunchSpec(
-            argv=self.build_command(spec.plan_id, attempt, parent_pid),
+            argv=self.build_command(spec.plan_id, run, parent_pid),
             env=self.build_env(),
             run_dir=run_dir,
             log_path=run_dir / LOG_FILE,
-            worker_id=self.hygiene(spec.plan_id, attempt).worker_id,
+            worker_id=self.hygiene(spec.plan_id, run).worker_id,
         )

@@ -65,7 +65,7 @@ class PlanRun:
             run_dir = execution.run_dir(c.plan_id)
             restored = await anyio.to_thread.run_sync(restore_outputs, self.store, c.plan_id, run_dir)
             spec = PlanSpec(prompt=c.prompt, detail=c.detail, llm_model=c.llm_model, plan_id=c.plan_id)  # type: ignore[arg-type]
-            launch = execution.launch_spec(spec, c.attempt)
+            launch = execution.launch_spec(spec, run=c.token)
             self.sync = PlanSync(self.store, c.plan_id, c.token, run_dir, observer=self.runner.metrics)
             self.log.info("plan_started", restored_files=restored, run_dir=str(run_dir))
             await self._service_event("plan_running", worker_id=self.runner.worker_id, restored_files=restored)

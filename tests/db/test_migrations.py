@@ -32,6 +32,8 @@ def test_upgrade_from_empty_makes_it_current(empty_db_url: str) -> None:
         migrate.upgrade(empty_db_url)
         assert migrate.current_revision(engine) == migrate.head_revision() == "0001"
         assert migrate.is_current(engine)
+        with engine.connect() as connection:
+            assert migrate.is_current(connection)
         assert tables(engine) == TABLES
         command.downgrade(migrate.alembic_config(empty_db_url), "base")
         assert tables(engine) == set() and migrate.current_revision(engine) is None
