@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/planexe run "$(PROMPT)" --run-dir runs/demo
+	$(BIN)/planexe demo --prompt "$(PROMPT)"
 
 test: $(STAMP) $(LOCAL_LLM_STAMP)
 	$(BIN)/python -m pytest -q

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("planexe.pipeline.run_command", "make a plan from a prompt, here, with a progress bar"),
     "graph": ("planexe.pipeline.graph", "show the plan DAG: task count, LLM calls, critical path"),
+    "demo": ("planexe_api.demo_command", "start the service and follow a demo plan (what `make run` does)"),
     "serve": ("planexe_api.serve_command", "run the HTTP API (and, unless PLANEXE_RUNNER=false, run plans)"),
     "worker": ("planexe_api.worker_command", "run plans from the shared database, without HTTP"),
     "db": ("planexe_api.db.cli", "database schema: upgrade, current, check"),

@@ -36,7 +36,9 @@ log = get_logger(__name__)
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
 
-def build_state(settings: Settings, role: WorkerRole = WorkerRole.API, run_plans: bool | None = None) -> AppState:
+def build_state(
+    settings: Settings, role: WorkerRole = WorkerRole.API, run_plans: bool | None = None
+) -> AppState:
     llm_config = load_llm_config(settings)
     url = settings.effective_database_url()
     revision = ensure_schema(url)
@@ -46,7 +48,9 @@ def build_state(settings: Settings, role: WorkerRole = WorkerRole.API, run_plans
     metrics = Metrics()
     runner = None
     if settings.runner if run_plans is None else run_plans:
-        runner = Runner(settings, store, PipelineExecutionService(settings), registry, role=role, metrics=metrics)
+        runner = Runner(
+            settings, store, PipelineExecutionService(settings), registry, role=role, metrics=metrics
+        )
     return AppState(settings, store, llm_config, registry, metrics, runner, revision)
 
 
@@ -88,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     token = settings.api_token.get_secret_value() if settings.api_token else None
 
     @app.middleware("http")
-    async def bearer_token(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def bearer_token(request: Request, call_next):
         if token and request.url.path not in OPEN_PATHS:
             given = request.headers.get("authorization", "")
             scheme, _, value = given.partition(" ")

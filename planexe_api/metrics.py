@@ -19,15 +19,29 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.plans_by_status = Gauge("planexe_plans", "Plans by status (whole database)", ["status"], registry=r)
+        self.plans_by_status = Gauge(
+            "planexe_plans", "Plans by status (whole database)", ["status"], registry=r
+        )
         self.queue_depth = Gauge("planexe_queue_depth", "Plans waiting to be claimed", registry=r)
-        self.running_children = Gauge("planexe_running_children", "Pipeline children of this process", registry=r)
-        self.plans_submitted = Counter("planexe_plans_submitted", "Plans accepted by this process", registry=r)
+        self.running_children = Gauge(
+            "planexe_running_children", "Pipeline children of this process", registry=r
+        )
+        self.plans_submitted = Counter(
+            "planexe_plans_submitted", "Plans accepted by this process", registry=r
+        )
         self.task_duration = Histogram(
-            "planexe_task_duration_seconds", "Pipeline task durations", ["outcome"], buckets=_TASK_BUCKETS, registry=r
+            "planexe_task_duration_seconds",
+            "Pipeline task durations",
+            ["outcome"],
+            buckets=_TASK_BUCKETS,
+            registry=r,
         )
         self.llm_duration = Histogram(
-            "planexe_llm_call_duration_seconds", "LLM attempt durations", ["model"], buckets=_LLM_BUCKETS, registry=r
+            "planexe_llm_call_duration_seconds",
+            "LLM attempt durations",
+            ["model"],
+            buckets=_LLM_BUCKETS,
+            registry=r,
         )
         self.llm_errors = Counter("planexe_llm_errors", "Failed LLM attempts by kind", ["kind"], registry=r)
         self.sse_events = Counter("planexe_sse_events_sent", "Events sent over SSE", registry=r)
@@ -38,6 +52,8 @@ class Metrics:
             outcome = "succeeded" if kind == "task_succeeded" else "failed"
             self.task_duration.labels(outcome).observe(float(event["duration_s"]))
         elif kind == "llm_call":
-            self.llm_duration.labels(str(event.get("model", "?"))).observe(float(event.get("duration_s") or 0))
+            self.llm_duration.labels(str(event.get("model", "?"))).observe(
+                float(event.get("duration_s") or 0)
+            )
             if event.get("outcome") != "ok":
                 self.llm_errors.labels(str(event.get("outcome"))).inc()

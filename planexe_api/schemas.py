@@ -12,11 +12,17 @@ from planexe_api.db.models import LlmUsage, Plan, PlanFile
 
 
 class PlanCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"prompt": "Open a small bakery in Copenhagen"}})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"prompt": "Open a small bakery in Copenhagen"}}
+    )
 
-    prompt: str = Field(description=f"The project idea, one paragraph, at most {MAX_PROMPT_CHARS} characters.")
+    prompt: str = Field(
+        description=f"The project idea, one paragraph, at most {MAX_PROMPT_CHARS} characters."
+    )
     detail: Literal["full", "fast"] = Field(default="full", description="fast prunes the detail loops.")
-    llm_model: str | None = Field(default=None, max_length=100, description="A configured model to try first.")
+    llm_model: str | None = Field(
+        default=None, max_length=100, description="A configured model to try first."
+    )
 
     @field_validator("prompt")
     @classmethod
@@ -130,7 +136,9 @@ class PlanOut(BaseModel):
 
 class PlanListOut(BaseModel):
     items: list[PlanOut]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page; null on the last page.")
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next (older) page; null on the last page."
+    )
 
 
 class FileOut(BaseModel):
@@ -142,4 +150,6 @@ class FileOut(BaseModel):
 
     @classmethod
     def of(cls, f: PlanFile) -> FileOut:
-        return cls(name=f.name, task=f.task, size=f.size, sha256=f.sha256, url=f"/plans/{f.plan_id}/files/{f.name}")
+        return cls(
+            name=f.name, task=f.task, size=f.size, sha256=f.sha256, url=f"/plans/{f.plan_id}/files/{f.name}"
+        )

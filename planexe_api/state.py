@@ -26,4 +26,4 @@ class AppState:
 
 
 def get_state(request: Request) -> AppState:
-    return request.app.state.planexe  # type: ignore[no-any-return]
+    return request.app.state.planexe

@@ -58,7 +58,15 @@ class ModelSpec(BaseModel):
         default="auto",
         description="auto: JSON schema first, JSON mode with the schema in the prompt if the server refuses it.",
     )
-    api_key: str | None = Field(default=None, exclude=True, repr=False)  # resolved from api_key_env
+    max_tokens: int | None = Field(
+        default=None,
+        ge=16,
+        le=1_000_000,
+        description="Cap on the answer's length, sent as max_tokens; unset: the server's.",
+    )
+    api_key: str | None = Field(
+        default=None, exclude=True, repr=False
+    )  # resolved from api_key_env, never from a file
 
     @field_validator("base_url")
     @classmethod
@@ -134,6 +142,15 @@ def _read_file(path: Path) -> Mapping[str, object]:
 
 
 def _parse_models(data: Mapping[str, object], source: str) -> list[ModelSpec]:
+    raw_models = data.get("models")
+    if isinstance(raw_models, list):
+        for index, entry in enumerate(raw_models):
+            if isinstance(entry, dict) and "api_key" in entry:
+                raise LLMConfigError(
+                    f"{source}.models[{index}].api_key",
+                    "keys do not belong in the config file: put the key in an environment variable "
+                    "and name that variable in api_key_env",
+                )
     try:
         parsed = _ConfigFile.model_validate(data)
     except ValidationError as exc:

@@ -81,6 +81,8 @@ class OpenAICompatProvider:
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.spec.model, "temperature": 0.2}
+        if self.spec.max_tokens:
+            body["max_tokens"] = self.spec.max_tokens
         if self.mode == "json_schema":
             body["messages"] = request.messages
             body["response_format"] = {

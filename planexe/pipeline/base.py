@@ -79,7 +79,9 @@ class PlanTask(luigi.Task):
         # A batch of N calls at concurrency C needs ~N/C rounds.
         first_timeout = self.ctx.executor.chain[0].timeout_s
         per_round = max(DEFAULT_WORKER_TIMEOUT_S, int(first_timeout * 1.25 + 10))
-        rounds = max(1, self.planned_rounds(self.plan.detail, self.ctx.max_concurrent_llm)) if self.batched else 1
+        rounds = (
+            max(1, self.planned_rounds(self.plan.detail, self.ctx.max_concurrent_llm)) if self.batched else 1
+        )
         return per_round * rounds
 
     # ---- Luigi ----
@@ -163,10 +165,10 @@ class PlanTask(luigi.Task):
         on_error: OnError | str = OnError.FAIL,
     ) -> list[R]:
         """``fn`` over ``items`` with at most PLANEXE_MAX_CONCURRENT_LLM in flight, in input order."""
-        results = await run_batch_async(
+        results: list[Any] = await run_batch_async(
             items, fn, max_concurrency=self.ctx.max_concurrent_llm, on_error=on_error
         )
-        return results  # type: ignore[return-value]
+        return cast(list[R], results)
 
 
 class LLMStep(PlanTask):

@@ -1,8 +1,10 @@
 """Run ``planexe local-llm`` as a real child process for end-to-end tests.
 
-The child listens on a free loopback port it picks itself (``--port 0``, so no
-race for the port) and writes its base URL to stdout; both streams go to one
-temporary log file, which is quoted when the server fails to come up.
+The child picks a free loopback port itself (``--port 0``, so there is no race
+for the port) and writes its base URL to stdout. Both of its output streams go
+to one log file, which is quoted when the server fails to come up.
+``local_llm_server`` puts the three steps together: spawn, wait until ready,
+stop with SIGTERM and then SIGKILL.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
 from planexe.llm.local_server import LocalLLMError
 
-STARTUP_TIMEOUT_S = 60.0  # model load takes ~1 s for SmolLM2; the rest is slack for slow CI
-STOP_GRACE_S = 10.0  # after SIGTERM, before SIGKILL
+STARTUP_TIMEOUT_S = 60.0  # SmolLM2 loads in about 1 s; the rest is slack for a slow CI machine
+STOP_GRACE_S = 10.0  # time between SIGTERM and SIGKILL
 POLL_INTERVAL_S = 0.1
 _BASE_URL = re.compile(r"PLANEXE_LLM_BASE_URL=(\S+)")
 
@@ -34,7 +37,7 @@ def _tail(log_path: Path, chars: int = 2000) -> str:
 
 
 def _child_env() -> dict[str, str]:
-    # The child reads PLANEXE_* settings (log format, level); a test's leftovers must not reach it.
+    # The child reads PLANEXE_* settings (log format and level). A test's leftover values must not reach it.
     return {k: v for k, v in os.environ.items() if not k.startswith("PLANEXE_")}
 
 
@@ -45,7 +48,40 @@ def _ready(base_url: str) -> bool:
         return False
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> str:
+def spawn_local_llm(
+    log_file: BinaryIO,
+    *,
+    model: Path | None = None,
+    threads: int = 1,  # ggml's threads spin-wait for each other: on a busy CI machine, 2 threads can be 5x slower
+    ctx: int = 2048,
+    max_tokens: int = 256,
+) -> subprocess.Popen[bytes]:
+    """Start ``python -m planexe.llm.local_server`` in its own process group, with its output going to ``log_file``."""
+    command = [
+        sys.executable,
+        "-m",
+        "planexe.llm.local_server",
+        "--port=0",
+        f"--threads={threads}",
+        f"--ctx={ctx}",
+        f"--max-tokens={max_tokens}",
+    ]
+    if model is not None:
+        command.append(f"--model={model}")
+    return subprocess.Popen(
+        command,
+        env=_child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_until_ready(
+    proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float = STARTUP_TIMEOUT_S
+) -> str:
+    """The child's base URL, once ``GET /v1/models`` answers; raises ``LocalLLMError`` on exit or timeout."""
     deadline = time.monotonic() + timeout_s
     base_url: str | None = None
     while time.monotonic() < deadline:
@@ -60,53 +96,36 @@ def _wait_ready(proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float)
     raise LocalLLMError(f"local LLM server not ready within {timeout_s:g}s:\n{_tail(log_path)}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_local_llm(proc: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> int:
+    """Send SIGTERM, wait up to ``grace_s`` seconds, then SIGKILL the group. Returns the exit code (negative if killed)."""
     if proc.poll() is not None:
-        return
-    # The child leads its own process group (start_new_session), so pid == pgid.
+        return proc.returncode
+    # start_new_session made the child the leader of its own process group, so its pid is the group id.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=STOP_GRACE_S)
+        return proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=STOP_GRACE_S)
+        return proc.wait(timeout=grace_s)
 
 
 @contextlib.contextmanager
 def local_llm_server(
     *,
     model: Path | None = None,
-    threads: int = 1,  # ggml's threads spin-wait for each other: on a busy CI machine 2 can be 5x slower
+    threads: int = 1,
     ctx: int = 2048,
     max_tokens: int = 256,
     startup_timeout_s: float = STARTUP_TIMEOUT_S,
 ) -> Iterator[str]:
-    """Start the local llama.cpp server; yields its base URL (``http://127.0.0.1:<port>/v1``)."""
-    command = [
-        sys.executable,
-        "-m",
-        "planexe.llm.local_server",
-        "--port=0",
-        f"--threads={threads}",
-        f"--ctx={ctx}",
-        f"--max-tokens={max_tokens}",
-    ]
-    if model is not None:
-        command.append(f"--model={model}")
+    """Start the local llama.cpp server and yield its base URL (``http://127.0.0.1:<port>/v1``)."""
     with tempfile.TemporaryDirectory(prefix="planexe-local-llm-") as tmp:
         log_path = Path(tmp) / "server.log"
         with log_path.open("wb") as log_file:
-            proc = subprocess.Popen(
-                command,
-                env=_child_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            proc = spawn_local_llm(log_file, model=model, threads=threads, ctx=ctx, max_tokens=max_tokens)
         try:
-            yield _wait_ready(proc, log_path, startup_timeout_s)
+            yield wait_until_ready(proc, log_path, startup_timeout_s)
         finally:
-            _stop(proc)
+            stop_local_llm(proc)

@@ -30,7 +30,11 @@ def free_port() -> int:
 
 
 def service_env(database_url: str, workdir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLANEXE_") and k not in ("LUIGI_WORKERS", "DATABASE_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PLANEXE_") and k not in ("LUIGI_WORKERS", "DATABASE_URL")
+    }
     env.update(
         {
             "PLANEXE_DATABASE_URL": database_url,
@@ -50,7 +54,9 @@ def service_env(database_url: str, workdir: Path, extra: Mapping[str, str] | Non
 class Service:
     """A running ``planexe serve`` (or ``worker``) process with an HTTP client for it."""
 
-    def __init__(self, env: Mapping[str, str], workdir: Path, *, command: str = "serve", name: str = "svc") -> None:
+    def __init__(
+        self, env: Mapping[str, str], workdir: Path, *, command: str = "serve", name: str = "svc"
+    ) -> None:
         self.env = dict(env)
         self.workdir = workdir
         self.command = command
@@ -67,7 +73,12 @@ class Service:
             args += ["--port", str(self.port)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                args, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True
+                args,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                start_new_session=True,
             )
         if wait and self.command == "serve":
             self.wait_ready()
@@ -117,16 +128,20 @@ class Service:
         self.http.close()
 
     # ---- API helpers ----
-    def submit(self, prompt: str = "Open a small bakery in Copenhagen", detail: str = "fast", **extra: Any) -> dict[str, Any]:
+    def submit(
+        self, prompt: str = "Open a small bakery in Copenhagen", detail: str = "fast", **extra: Any
+    ) -> dict[str, Any]:
         response = self.http.post("/plans", json={"prompt": prompt, "detail": detail, **extra})
         if response.status_code != 202:
             raise ServiceError(f"POST /plans answered {response.status_code}: {response.text}")
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def plan(self, plan_id: str) -> dict[str, Any]:
-        return self.http.get(f"/plans/{plan_id}").json()  # type: ignore[no-any-return]
+        return self.http.get(f"/plans/{plan_id}").json()
 
-    def wait_status(self, plan_id: str, statuses: tuple[str, ...] = TERMINAL, timeout: float = 120) -> dict[str, Any]:
+    def wait_status(
+        self, plan_id: str, statuses: tuple[str, ...] = TERMINAL, timeout: float = 120
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         plan: dict[str, Any] = {}
         while time.monotonic() < deadline:

@@ -34,11 +34,15 @@ async def healthz(state: State) -> dict[str, object]:
 async def readyz(state: State) -> JSONResponse:
     """Readiness: the database answers and its schema is the one this release needs."""
     try:
-        revision = await state.store.run(lambda s: current_revision(s.get_bind()))  # type: ignore[arg-type]
+        revision = await state.store.run(lambda s: current_revision(s.get_bind()))
     except StoreError as exc:
-        return JSONResponse({"status": "unavailable", "code": "database_unavailable", "message": str(exc)}, 503)
+        return JSONResponse(
+            {"status": "unavailable", "code": "database_unavailable", "message": str(exc)}, 503
+        )
     if revision != state.schema_revision:
-        message = f"schema is at {revision}, this release needs {state.schema_revision}: run `planexe db upgrade`"
+        message = (
+            f"schema is at {revision}, this release needs {state.schema_revision}: run `planexe db upgrade`"
+        )
         return JSONResponse({"status": "unavailable", "code": "schema_outdated", "message": message}, 503)
     return JSONResponse({"status": "ready", "schema": revision})
 

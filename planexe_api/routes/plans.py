@@ -25,7 +25,11 @@ State = Annotated[AppState, Depends(get_state)]
 SSE_POLL_S = 0.3  # how often the event stream looks for new events
 SSE_KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
 REPORT_FILE = "report.html"
-_MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".json": "application/json", ".txt": "text/plain; charset=utf-8"}
+_MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+}
 
 
 def _not_found(plan_id: str) -> NotFound:
@@ -114,7 +118,9 @@ async def list_plans(
         try:
             result = repo_plans.list_plans(session, status=status, limit=limit, cursor=cursor)
         except InvalidCursor as exc:
-            raise ApiError("cursor is not one this server handed out; start again without it", code="invalid_cursor") from exc
+            raise ApiError(
+                "cursor is not one this server handed out; start again without it", code="invalid_cursor"
+            ) from exc
         return PlanListOut(items=[PlanOut.of(p) for p in result.plans], next_cursor=result.next_cursor)
 
     return await state.store.run(page)
@@ -181,7 +187,10 @@ async def _file_response(state: AppState, plan_id: str, name: str) -> Response:
     try:
         repo_files.check_file_name(name)
     except ValueError as exc:
-        raise ApiError(f"{name!r} is not a file of this plan: use a name from /plans/{plan_id}/files", code="invalid_file_name") from exc
+        raise ApiError(
+            f"{name!r} is not a file of this plan: use a name from /plans/{plan_id}/files",
+            code="invalid_file_name",
+        ) from exc
 
     def read(session: Session) -> tuple[bytes, str] | None:
         if repo_plans.get_plan(session, plan_id) is None:
@@ -254,7 +263,9 @@ async def stream_events(
             def poll(session: Session, since: int = seq) -> tuple[list[tuple[int, str, dict[str, Any]]], str]:
                 plan = repo_plans.get_plan(session, plan_id)
                 events = repo_events.events_after(session, plan_id, since, limit=500)
-                return [(e.seq, e.kind, e.as_dict()) for e in events], plan.status if plan else PlanStatus.FAILED
+                return [
+                    (e.seq, e.kind, e.as_dict()) for e in events
+                ], plan.status if plan else PlanStatus.FAILED
 
             events, status = await state.store.run(poll)
             for event_seq, kind, data in events:
@@ -288,4 +299,6 @@ def _parse_last_event_id(value: str | None) -> int:
     try:
         return max(0, int(value.strip()))
     except ValueError as exc:
-        raise ApiError("Last-Event-ID must be the numeric id of an event from this stream", code="invalid_last_event_id") from exc
+        raise ApiError(
+            "Last-Event-ID must be the numeric id of an event from this stream", code="invalid_last_event_id"
+        ) from exc

@@ -32,7 +32,7 @@ class PlanRun:
         self.sync: PlanSync | None = None
 
     @property
-    def store(self):  # type: ignore[no-untyped-def]
+    def store(self):
         return self.runner.store
 
     async def renew(self) -> None:
@@ -58,7 +58,11 @@ class PlanRun:
         c = self.claim
         settings = self.runner.settings
         if c.attempt > settings.max_attempts:
-            await self._finish(PlanStatus.FAILED, "max_attempts", f"the plan was started {c.attempt - 1} times without finishing")
+            await self._finish(
+                PlanStatus.FAILED,
+                "max_attempts",
+                f"the plan was started {c.attempt - 1} times without finishing",
+            )
             return
         try:
             execution = self.runner.execution
@@ -68,7 +72,9 @@ class PlanRun:
             launch = execution.launch_spec(spec, run=c.token)
             self.sync = PlanSync(self.store, c.plan_id, c.token, run_dir, observer=self.runner.metrics)
             self.log.info("plan_started", restored_files=restored, run_dir=str(run_dir))
-            await self._service_event("plan_running", worker_id=self.runner.worker_id, restored_files=restored)
+            await self._service_event(
+                "plan_running", worker_id=self.runner.worker_id, restored_files=restored
+            )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._sync_loop)
                 outcome = await supervise(
@@ -86,7 +92,9 @@ class PlanRun:
         except Exception as exc:
             self.log.exception("plan_run_error")
             with anyio.CancelScope(shield=True):
-                await self._finish(PlanStatus.FAILED, "internal_error", f"the service failed to run the plan: {exc}")
+                await self._finish(
+                    PlanStatus.FAILED, "internal_error", f"the service failed to run the plan: {exc}"
+                )
 
     async def _sync_loop(self) -> None:
         assert self.sync is not None
@@ -112,13 +120,17 @@ class PlanRun:
         settings = self.runner.settings
         if reason is StopReason.SHUTDOWN:
             await self._store_write(
-                lambda s: repo_leases.requeue_plan(s, plan_id=self.claim.plan_id, token=self.claim.token, reason="service shutdown")
+                lambda s: repo_leases.requeue_plan(
+                    s, plan_id=self.claim.plan_id, token=self.claim.token, reason="service shutdown"
+                )
             )
         elif reason is StopReason.CANCELLED:
             await self._finish(PlanStatus.CANCELLED, "cancelled", "cancelled on request")
         elif reason is StopReason.TIMEOUT:
             await self._finish(
-                PlanStatus.FAILED, "timeout", f"the plan ran longer than PLANEXE_PLAN_TIMEOUT_S={settings.plan_timeout_s:g}s"
+                PlanStatus.FAILED,
+                "timeout",
+                f"the plan ran longer than PLANEXE_PLAN_TIMEOUT_S={settings.plan_timeout_s:g}s",
             )
         else:
             await self._conclude_exit(outcome.returncode)
@@ -132,18 +144,20 @@ class PlanRun:
             if await self.sync.ship_report():
                 await self._finish(PlanStatus.COMPLETED)
             else:
-                await self._finish(PlanStatus.FAILED, "report_missing", f"the pipeline exited 0 without {REPORT_FILE}")
-            return
-        if returncode is not None and (returncode < 0 or returncode == ExitCode.INTERRUPTED):
-            # Killed from outside (OOM killer, an operator): try again within the attempt limit.
-            if c.attempt < self.runner.settings.max_attempts:
-                await self._store_write(
-                    lambda s: repo_leases.requeue_plan(
-                        s, plan_id=c.plan_id, token=c.token, reason=f"pipeline killed (exit {returncode})"
-                    )
+                await self._finish(
+                    PlanStatus.FAILED, "report_missing", f"the pipeline exited 0 without {REPORT_FILE}"
                 )
-                self.runner.wake()
-                return
+            return
+        killed = returncode is not None and (returncode < 0 or returncode == ExitCode.INTERRUPTED)
+        # Killed from outside (OOM killer, an operator): try again within the attempt limit.
+        if killed and c.attempt < self.runner.settings.max_attempts:
+            await self._store_write(
+                lambda s: repo_leases.requeue_plan(
+                    s, plan_id=c.plan_id, token=c.token, reason=f"pipeline killed (exit {returncode})"
+                )
+            )
+            self.runner.wake()
+            return
         code = ExitCode(returncode).name.lower() if returncode in set(ExitCode) else "pipeline_error"
         message = str(finished.get("reason") or f"the pipeline exited with code {returncode}")
         failed_task = next(iter(finished.get("failed_tasks") or []), None) or next(iter(failed), None)
@@ -162,16 +176,24 @@ class PlanRun:
     async def _service_event(self, kind: str, **fields: object) -> None:
         c = self.claim
         await self._store_write(
-            lambda s: repo_events.append_events(s, plan_id=c.plan_id, token=c.token, events=[{"kind": kind, **fields}])
-            is not None
+            lambda s: (
+                repo_events.append_events(
+                    s, plan_id=c.plan_id, token=c.token, events=[{"kind": kind, **fields}]
+                )
+                is not None
+            )
         )
 
     async def _finish(
-        self, status: PlanStatus, code: str | None = None, message: str | None = None, failed_task: str | None = None
+        self,
+        status: PlanStatus,
+        code: str | None = None,
+        message: str | None = None,
+        failed_task: str | None = None,
     ) -> None:
         c = self.claim
 
-        def finish(session):  # type: ignore[no-untyped-def]
+        def finish(session):
             event = {"kind": "plan_finished", "status": status.value, "error_code": code, "error": message}
             if repo_events.append_events(session, plan_id=c.plan_id, token=c.token, events=[event]) is None:
                 return False
@@ -189,7 +211,7 @@ class PlanRun:
         if await self._store_write(finish):
             self.log.info("plan_finished", status=status.value, error_code=code)
 
-    async def _store_write(self, fn) -> bool:  # type: ignore[no-untyped-def]
+    async def _store_write(self, fn) -> bool:
         """A final write, retried through a database outage: the run's outcome must not be lost."""
         for attempt in range(1, 31):
             try:

@@ -23,6 +23,7 @@ from planexe_api.db import repo_events, repo_files, repo_leases, repo_usage
 from planexe_api.db.models import utcnow
 from planexe_api.services.store import Store
 
+
 class Observer(Protocol):
     def observe_event(self, event: dict[str, Any]) -> None: ...
 
@@ -44,7 +45,9 @@ class Batch:
 
 
 class PlanSync:
-    def __init__(self, store: Store, plan_id: str, token: int, run_dir: Path, observer: Observer | None = None) -> None:
+    def __init__(
+        self, store: Store, plan_id: str, token: int, run_dir: Path, observer: Observer | None = None
+    ) -> None:
         self.store = store
         self.observer = observer
         self.plan_id = plan_id
@@ -100,7 +103,9 @@ class PlanSync:
         elif not repo_leases.hold_fence(session, plan_id=self.plan_id, token=self.token, now=now):
             return False
         for name, task, content in batch.files:
-            repo_files.upsert_file(session, plan_id=self.plan_id, token=self.token, name=name, task=task, content=content)
+            repo_files.upsert_file(
+                session, plan_id=self.plan_id, token=self.token, name=name, task=task, content=content
+            )
         for model, usage in batch.usage.items():
             repo_usage.add_usage(
                 session,
@@ -152,7 +157,9 @@ def restore_outputs(store: Store, plan_id: str, run_dir: Path) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
 
     def missing(session: Session) -> list[tuple[str, bytes]]:
-        return [(n, c) for n, c in repo_files.all_file_contents(session, plan_id) if not (run_dir / n).exists()]
+        return [
+            (n, c) for n, c in repo_files.all_file_contents(session, plan_id) if not (run_dir / n).exists()
+        ]
 
     restored = store.run_sync(missing)
     for name, content in restored:

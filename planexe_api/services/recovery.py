@@ -36,7 +36,7 @@ async def recover_on_startup(store: Store, settings: Settings, own_worker_id: st
     host = socket.gethostname()
     now = utcnow()
 
-    def release_dead_local(session):  # type: ignore[no-untyped-def]
+    def release_dead_local(session):
         released: list[str] = []
         for worker in repo_workers.list_workers(session, host=host):
             if worker.id == own_worker_id or _process_alive(worker.pid):
@@ -60,6 +60,11 @@ async def sweep_expired(store: Store, settings: Settings) -> int:
         write=True,
     )
     for action in actions:
-        log.info("plan_recovered", plan_id=action.plan_id, outcome=action.outcome.value, attempt=action.attempt,
-                 previous_owner=action.previous_owner)
+        log.info(
+            "plan_recovered",
+            plan_id=action.plan_id,
+            outcome=action.outcome.value,
+            attempt=action.attempt,
+            previous_owner=action.previous_owner,
+        )
     return sum(1 for a in actions if a.outcome == repo_leases.RecoveryOutcome.REQUEUED)

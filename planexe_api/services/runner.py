@@ -47,7 +47,15 @@ class Claim:
 
     @classmethod
     def of(cls, plan: Plan) -> Claim:
-        return cls(plan.id, plan.fencing_token, plan.attempt, plan.prompt, plan.detail, plan.llm_model, plan.created_at)
+        return cls(
+            plan.id,
+            plan.fencing_token,
+            plan.attempt,
+            plan.prompt,
+            plan.detail,
+            plan.llm_model,
+            plan.created_at,
+        )
 
 
 def new_worker_id(role: WorkerRole) -> str:
@@ -85,7 +93,12 @@ class Runner:
         now = utcnow()
         await self.store.run(
             lambda s: repo_workers.register_worker(
-                s, worker_id=self.worker_id, host=socket.gethostname(), pid=os.getpid(), role=self.role, now=now
+                s,
+                worker_id=self.worker_id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                role=self.role,
+                now=now,
             ),
             write=True,
         )
@@ -106,7 +119,8 @@ class Runner:
                 await anyio.sleep(0.05)
         try:
             await self.store.run(
-                lambda s: repo_workers.mark_worker_stopped(s, worker_id=self.worker_id, now=utcnow()), write=True
+                lambda s: repo_workers.mark_worker_stopped(s, worker_id=self.worker_id, now=utcnow()),
+                write=True,
             )
         except StoreError as exc:
             self.log.warning("worker_deregister_failed", error=str(exc))

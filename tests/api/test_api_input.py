@@ -14,7 +14,9 @@ from planexe.testing.service import Service, service_env
 @pytest.fixture
 def idle_service(db_url: str, tmp_path: Path) -> Iterator[Service]:
     """A service that runs no plans, so queued plans stay queued."""
-    service = Service(service_env(db_url, tmp_path, {"PLANEXE_RUNNER": "false", "PLANEXE_MAX_QUEUED_PLANS": "3"}), tmp_path)
+    service = Service(
+        service_env(db_url, tmp_path, {"PLANEXE_RUNNER": "false", "PLANEXE_MAX_QUEUED_PLANS": "3"}), tmp_path
+    )
     service.start()
     yield service
     service.close()
@@ -27,13 +29,25 @@ def idle_service(db_url: str, tmp_path: Path) -> Iterator[Service]:
         ({"prompt": "   \n\t "}, 422, "invalid_request", "must not be empty"),
         ({"prompt": "x" * (MAX_PROMPT_CHARS + 1)}, 422, "invalid_request", f"at most {MAX_PROMPT_CHARS}"),
         ({"prompt": "ok", "colour": "red"}, 422, "invalid_request", "colour: unknown field; remove it"),
-        ({"prompt": "ok", "detail": "huge"}, 422, "invalid_request", "detail: Input should be 'full' or 'fast'"),
+        (
+            {"prompt": "ok", "detail": "huge"},
+            422,
+            "invalid_request",
+            "detail: Input should be 'full' or 'fast'",
+        ),
         ({"prompt": 42}, 422, "invalid_request", "prompt: Input should be a valid string"),
         ({}, 422, "invalid_request", "prompt: required"),
-        ({"prompt": "ok", "llm_model": "gpt-9"}, 400, "unknown_model", "unknown model 'gpt-9'; known models: offline"),
+        (
+            {"prompt": "ok", "llm_model": "gpt-9"},
+            400,
+            "unknown_model",
+            "unknown model 'gpt-9'; known models: offline",
+        ),
     ],
 )
-def test_invalid_plan_requests(idle_service: Service, body: dict, status: int, code: str, fragment: str) -> None:
+def test_invalid_plan_requests(
+    idle_service: Service, body: dict, status: int, code: str, fragment: str
+) -> None:
     response = idle_service.http.post("/plans", json=body)
     assert response.status_code == status, response.text
     assert response.json()["code"] == code
@@ -42,7 +56,9 @@ def test_invalid_plan_requests(idle_service: Service, body: dict, status: int, c
 
 
 def test_not_json_and_unknown_routes(idle_service: Service) -> None:
-    response = idle_service.http.post("/plans", content=b"{not json", headers={"content-type": "application/json"})
+    response = idle_service.http.post(
+        "/plans", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422 and response.json()["code"] == "invalid_request"
     missing = idle_service.http.get("/plans/doesnotexist")
     assert missing.status_code == 404 and missing.json()["code"] == "plan_not_found"
@@ -83,7 +99,9 @@ def test_full_queue_answers_429_with_retry_after(idle_service: Service) -> None:
     assert response.json()["code"] == "queue_full"
     listed = idle_service.http.get("/plans", params={"status": "queued", "limit": 2}).json()
     assert len(listed["items"]) == 2 and listed["next_cursor"]
-    older = idle_service.http.get("/plans", params={"status": "queued", "cursor": listed["next_cursor"]}).json()
+    older = idle_service.http.get(
+        "/plans", params={"status": "queued", "cursor": listed["next_cursor"]}
+    ).json()
     assert [p["prompt"] for p in listed["items"] + older["items"]] == ["plan 2", "plan 1", "plan 0"]
 
 
@@ -99,7 +117,9 @@ def test_cancel_queued_and_resume_rules(idle_service: Service) -> None:
 
 def test_bearer_token(db_url: str, tmp_path: Path) -> None:
     token = "s3cret-token-value"
-    service = Service(service_env(db_url, tmp_path, {"PLANEXE_API_TOKEN": token, "PLANEXE_RUNNER": "false"}), tmp_path)
+    service = Service(
+        service_env(db_url, tmp_path, {"PLANEXE_API_TOKEN": token, "PLANEXE_RUNNER": "false"}), tmp_path
+    )
     service.start()
     try:
         assert service.http.get("/healthz").status_code == 200

@@ -79,7 +79,12 @@ def test_submit_poll_report_and_event_stream(make_service) -> None:
     assert created["links"]["report"] == f"/plans/{created['id']}/report"
     plan = svc.wait_status(created["id"])
     assert plan["status"] == "completed", plan
-    assert plan["progress"] == {"done": len(ALL_TASKS), "total": len(ALL_TASKS), "percent": 100.0, "running_tasks": []}
+    assert plan["progress"] == {
+        "done": len(ALL_TASKS),
+        "total": len(ALL_TASKS),
+        "percent": 100.0,
+        "running_tasks": [],
+    }
     assert plan["llm_usage"]["calls"] > 0 and plan["llm_usage"]["by_model"][0]["model"] == "offline"
     report = svc.http.get(f"/plans/{created['id']}/report")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")

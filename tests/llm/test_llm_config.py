@@ -126,6 +126,11 @@ def test_toml_config(tmp_path: Path) -> None:
             "duplicate",
         ),
         (
+            {"models": [{"name": "x", "provider": "openai", "api_key": "sk-in-file"}]},
+            "PLANEXE_LLM_CONFIG.models[0].api_key",
+            "environment variable",
+        ),
+        (
             {"models": [{"name": "x", "provider": "openai", "api_key_env": "NOPE_KEY"}]},
             "PLANEXE_LLM_CONFIG.models[0].api_key_env",
             "NOPE_KEY",

@@ -95,6 +95,14 @@ def test_success_sends_json_schema_and_records_tokens() -> None:
     assert body["response_format"]["type"] == "json_schema"  # type: ignore[index]
     assert body["response_format"]["json_schema"]["schema"]["properties"]["score"]["maximum"] == 10  # type: ignore[index]
     assert [(r.outcome, r.prompt_tokens, r.completion_tokens) for r in records] == [("ok", 11, 5)]
+    assert "max_tokens" not in body
+
+
+def test_max_tokens_is_sent_when_configured() -> None:
+    script = Script(a=[ok])
+    executor, _ = make(script, spec("a", max_tokens=512))
+    run(executor)
+    assert script.bodies()[0]["max_tokens"] == 512
 
 
 @pytest.mark.parametrize("code", [429, 500, 502, 503])

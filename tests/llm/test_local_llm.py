@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -21,7 +22,7 @@ from planexe.llm.executor import LLMExecutor
 from planexe.llm.local_server import LocalLLMError, find_smollm2_model
 from planexe.llm.providers import SCHEMA_IN_PROMPT_INTRO, OpenAICompatProvider
 from planexe.llm.types import CallRecord, ChatRequest, ChatResponse
-from planexe.testing.local_llm import local_llm_server
+from planexe.testing.local_llm import local_llm_server, spawn_local_llm, stop_local_llm, wait_until_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -153,3 +154,20 @@ class TestJsonMode:
         assert provider.mode == "json_object"
         assert response.content.lstrip().startswith("{")
         assert response.completion_tokens > 0
+
+
+class TestProcess:
+    def test_sigterm_stops_the_server_with_exit_code_0(self, tmp_path: Path) -> None:
+        _skip_unless_installed()
+        log_path = tmp_path / "server.log"
+        with log_path.open("wb") as log_file:
+            proc = spawn_local_llm(log_file, ctx=512)
+        try:
+            base_url = wait_until_ready(proc, log_path)
+            assert httpx.get(f"{base_url}/models", timeout=5).json()["data"][0]["id"] == "smollm2"
+        finally:
+            code = stop_local_llm(proc)
+
+        log = log_path.read_text()
+        assert code == 0, log  # negative: it ignored SIGTERM and had to be killed
+        assert "local_llm_stopped" in log

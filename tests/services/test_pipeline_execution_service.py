@@ -15,7 +15,9 @@ from planexe_api.services.pipeline_execution_service import PipelineExecutionSer
 
 
 def service(tmp_path: Path, environ: dict[str, str], **settings: object) -> PipelineExecutionService:
-    return PipelineExecutionService(Settings(runs_dir=tmp_path / "runs", **settings), environ=environ, python="/py")
+    return PipelineExecutionService(
+        Settings(runs_dir=tmp_path / "runs", **settings), environ=environ, python="/py"
+    )
 
 
 def test_exact_command_and_environment(tmp_path: Path) -> None:
@@ -54,9 +56,16 @@ def test_central_scheduler_url_is_passed_on(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("operator_value", "injected", "log_event"),
-    [(None, "10", None), ("10", "10", None), ("4", "4", "luigi_workers_drift"), ("many", "10", "luigi_workers_invalid")],
+    [
+        (None, "10", None),
+        ("10", "10", None),
+        ("4", "4", "luigi_workers_drift"),
+        ("many", "10", "luigi_workers_invalid"),
+    ],
 )
-def test_worker_count_precedence(tmp_path: Path, operator_value: str | None, injected: str, log_event: str | None) -> None:
+def test_worker_count_precedence(
+    tmp_path: Path, operator_value: str | None, injected: str, log_event: str | None
+) -> None:
     environ = {} if operator_value is None else {"LUIGI_WORKERS": operator_value}
     with structlog.testing.capture_logs() as logs:
         svc = service(tmp_path, environ)
@@ -71,10 +80,19 @@ def test_the_child_applies_what_the_service_built(tmp_path: Path) -> None:
     spec = PlanSpec(prompt="Open a bakery", detail="fast", plan_id="child")
     launch = svc.launch_spec(spec, run=3)
     hygiene_args = launch.argv[launch.argv.index("--worker-id") :]
-    assert run_to_end(run_dir, "--attempt", "3", *hygiene_args, env={"LUIGI_WORKERS": launch.env["LUIGI_WORKERS"]}) == 0
+    assert (
+        run_to_end(
+            run_dir, "--attempt", "3", *hygiene_args, env={"LUIGI_WORKERS": launch.env["LUIGI_WORKERS"]}
+        )
+        == 0
+    )
     records = log_records(run_dir)
     config = next(r for r in records if r.get("event") == "luigi_config")
     assert config["worker_id"] == f"planexe-child-r3-{socket.gethostname()}"
     assert (config["worker_timeout"], config["worker_keep_alive"]) == (160, True)
-    assert (config["scheduler_retry_count"], config["scheduler_retry_delay"], config["scheduler_remove_delay"]) == (2, 3.0, 5.0)
+    assert (
+        config["scheduler_retry_count"],
+        config["scheduler_retry_delay"],
+        config["scheduler_remove_delay"],
+    ) == (2, 3.0, 5.0)
     assert [r["workers"] for r in records if r.get("event") == "workers"] == [10]
