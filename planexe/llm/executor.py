@@ -36,6 +36,17 @@ _clients: contextvars.ContextVar[dict[str, httpx.AsyncClient] | None] = contextv
 )
 
 
+_schemas: dict[type[BaseModel], dict[str, object]] = {}
+
+
+def schema_of(output_type: type[BaseModel]) -> dict[str, object]:
+    """The JSON schema of ``output_type``, computed once per process (pydantic does not cache it)."""
+    schema = _schemas.get(output_type)
+    if schema is None:
+        schema = _schemas[output_type] = output_type.model_json_schema()
+    return schema
+
+
 def _validation_feedback(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         problems = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:8]]
@@ -101,7 +112,7 @@ class LLMExecutor:
         """Ask the chain for an answer that validates as ``output_type``."""
         async with self.session():
             clients = _clients.get() or {}
-            schema = output_type.model_json_schema()
+            schema = schema_of(output_type)
             failures: list[tuple[str, ProviderError]] = []
             for spec in self.chain:
                 result = await self._try_model(

@@ -13,6 +13,7 @@ import luigi
 from luigi.execution_summary import LuigiStatusCode
 
 from planexe.errors import ConfigError, PipelineError
+from planexe.llm.executor import schema_of
 from planexe.log import get_logger
 from planexe.pipeline import hygiene as luigi_hygiene
 from planexe.pipeline import luigi_events
@@ -43,6 +44,20 @@ class RunResult:
     reason: str
     failed_tasks: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+
+
+def warm_up(tasks: list[PlanTask]) -> None:
+    """Do once, before Luigi forks a process per task, what every task would otherwise redo.
+
+    anyio imports its asyncio backend lazily on first use (~0.1 s), and pydantic
+    builds JSON schemas on demand: done here, forked children inherit both.
+    """
+    import anyio._backends._asyncio  # noqa: F401
+
+    for task in tasks:
+        model = getattr(type(task), "output_model", None)
+        if model is not None:
+            schema_of(model)
 
 
 def walk(task: PlanTask) -> Iterator[PlanTask]:
@@ -114,6 +129,7 @@ def run_pipeline(
         luigi_hygiene.apply(hygiene)
         final = final_task(str(run_dir))
         tasks = list(walk(final))
+        warm_up(tasks)
         done = sorted(t.step_name() for t in tasks if t.complete())
         effective = luigi_hygiene.effective()
         log.info("luigi_config", workers=workers, **effective)

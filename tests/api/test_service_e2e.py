@@ -178,7 +178,10 @@ def test_plan_timeout_fails_with_a_reason_and_leaves_nothing(make_service, llm: 
     assert svc.http.get("/healthz").json()["running_children"] == 0
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_twenty_plans_two_at_a_time_in_fifo_order(make_service) -> None:
+    # SQLite only: the claim path on PostgreSQL (SKIP LOCKED) is covered by
+    # tests/db/test_claims.py and by tests/scale (two runners, twenty plans).
     svc = make_service(PLANEXE_MAX_CONCURRENT_PLANS="2")
     ids = [svc.submit(prompt=f"Plan number {i}: open a shop in town {i}")["id"] for i in range(20)]
     peak = 0
