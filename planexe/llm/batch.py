@@ -81,7 +81,10 @@ async def run_batch_async(
                 if run_async:
                     results[index] = await fn(item)  # type: ignore[misc]
                 else:
-                    results[index] = await anyio.to_thread.run_sync(fn, item, limiter=thread_limiter)
+                    result = await anyio.to_thread.run_sync(fn, item, limiter=thread_limiter)
+                    # A plain callable that returns an awaitable (a lambda around a
+                    # coroutine function) is async in all but name: finish it here.
+                    results[index] = await result if inspect.isawaitable(result) else result
             except Exception as exc:
                 if policy is OnError.FAIL:
                     raise BatchError(index, exc) from exc

@@ -114,3 +114,12 @@ def test_invalid_cap_is_refused() -> None:
 
     with pytest.raises(ValueError, match="at least 1"):
         anyio.run(lambda: run_batch_async([1], work, max_concurrency=0))
+
+
+def test_a_lambda_around_a_coroutine_function_is_awaited() -> None:
+    async def work(i: int) -> int:
+        await anyio.sleep(0)
+        return i + 1
+
+    results = anyio.run(lambda: run_batch_async([1, 2, 3], lambda i: work(i), max_concurrency=2))
+    assert results == [2, 3, 4]
