@@ -211,3 +211,24 @@ def test_twenty_plans_two_at_a_time_in_fifo_order(make_service) -> None:
     assert 1 <= peak <= 2
     starts = [p["started_at"] for p in plans]
     assert starts == sorted(starts)
+
+
+def test_graceful_shutdown_requeues_and_the_next_start_resumes(make_service, llm: LLMServer) -> None:
+    llm.configure(latency="fixed:0.1")
+    try:
+        svc = make_service(**llm_env(llm))
+        plan_id = svc.submit()["id"]
+        svc.wait_progress(plan_id, done=10)
+        # uvicorn re-raises the signal after its graceful shutdown, so -15 is a clean exit too.
+        assert svc.stop(timeout=30) in (0, -15)
+        assert '"runner_stopped"' in svc.log_path.read_text()
+        assert wait_no_pipeline(plan_id) == []
+        svc2 = make_service(name="svc2", **llm_env(llm))
+        plan = svc2.wait_status(plan_id)
+    finally:
+        llm.configure(latency="fixed:0")
+    assert plan["status"] == "completed"
+    first, second = split_runs(svc2.events(plan_id))
+    assert any(e["kind"] == "plan_requeued" and e["reason"] == "service shutdown" for e in first + second)
+    done_first = {e["task"] for e in first if e["kind"] == "task_succeeded"}
+    assert {e["task"] for e in second if e["kind"] == "task_started"}.isdisjoint(done_first)
