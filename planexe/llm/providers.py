@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import ssl
 import time
 from typing import Any, Protocol
 
@@ -59,6 +60,18 @@ def schema_in_prompt(messages: list[dict[str, str]], schema: dict[str, Any]) -> 
     return [*messages, {"role": "user", "content": f"{SCHEMA_IN_PROMPT_INTRO}\n```json\n{block}\n```"}]
 
 
+_ssl_context: ssl.SSLContext | None = None
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: httpx would load the CA bundle for every client."""
+    global _ssl_context
+    if _ssl_context is None:
+        # httpx's own builder, so SSL_CERT_FILE / SSL_CERT_DIR are honoured as before.
+        _ssl_context = httpx.create_ssl_context()
+    return _ssl_context
+
+
 class OpenAICompatProvider:
     """Chat completions over HTTP: OpenAI, OpenRouter, Ollama, LM Studio, vLLM, llama.cpp."""
 
@@ -77,6 +90,7 @@ class OpenAICompatProvider:
             timeout=httpx.Timeout(self.spec.timeout_s, connect=min(10.0, self.spec.timeout_s)),
             limits=limits,
             transport=transport,
+            verify=shared_ssl_context(),
         )
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:

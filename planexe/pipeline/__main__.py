@@ -70,4 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything this process owes the world is on disk (atomic outputs, one write
+    # per event line, the lock dies with us). Skipping interpreter teardown of a
+    # large heap saves ~0.2 s per run.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 
 import luigi
+import luigi.scheduler
 from pydantic import BaseModel
 
 from planexe.llm.batch import OnError, run_batch_async
@@ -40,6 +41,10 @@ class PlanTask(luigi.Task):
     """A step of the plan; done when its JSON output exists in the run directory."""
 
     run_dir = luigi.Parameter(description="The plan's run directory.")
+    # Part of every task id: on a shared luigid, a run's tasks are never taken for those of an
+    # earlier run of the same run directory (one that died on another machine, say), which
+    # luigid may still hold as running or, unshipped to this machine, as done.
+    attempt = luigi.IntParameter(default=1, description="The run number (the service's fencing token).")
 
     depends_on: ClassVar[tuple[type[PlanTask], ...]] = ()
     output_model: ClassVar[type[BaseModel]]
@@ -84,9 +89,15 @@ class PlanTask(luigi.Task):
         )
         return per_round * rounds
 
+    @property
+    def retry_count(self) -> int:
+        # Luigi sends this with every task it schedules. The local scheduler would apply its
+        # own setting anyway, but a central luigid would use its own default (retry forever).
+        return int(luigi.scheduler.scheduler().retry_count)
+
     # ---- Luigi ----
     def requires(self) -> list[PlanTask]:
-        return [dep(run_dir=self.run_dir) for dep in self.depends_on]
+        return [dep(run_dir=self.run_dir, attempt=self.attempt) for dep in self.depends_on]
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(Path(self.run_dir) / self.output_filename()))

@@ -8,6 +8,7 @@ file (see ``events.EventWriter``).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from typing import Any
@@ -17,7 +18,6 @@ import luigi
 from planexe.log import scrub
 from planexe.pipeline.base import PlanTask
 from planexe.pipeline.context import current_context
-from planexe.pipeline.events import read_events
 from planexe.pipeline.procutil import die_with_parent
 
 _installed = False
@@ -28,19 +28,37 @@ def _emit(task: PlanTask, kind: str, **fields: Any) -> None:
     current_context(task.run_dir).events.emit(kind, task=task.step_name(), **fields)
 
 
+FAILURES_DIR = ".failures"  # one file per task; its size in bytes = the task's failures this run
+
+
+def _failures_file(task: PlanTask) -> str:
+    return os.path.join(task.run_dir, FAILURES_DIR, task.step_name())
+
+
+def _count_failure(task: PlanTask) -> None:
+    # One appended byte per failure, from whichever process saw it: a retry's
+    # start then learns its attempt number from one stat() instead of re-reading
+    # events.jsonl, which every task start would otherwise do.
+    path = _failures_file(task)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b"x")
+    finally:
+        os.close(fd)
+
+
+def reset_failure_counts(run_dir: str) -> None:
+    """Each run counts its own retries."""
+    shutil.rmtree(os.path.join(run_dir, FAILURES_DIR), ignore_errors=True)
+
+
 def _task_attempt(task: PlanTask) -> int:
-    """How many times this task has started in this run attempt, this start included."""
-    ctx = current_context(task.run_dir)
-    events, _ = read_events(ctx.events.path)
-    name = task.step_name()
-    prior = sum(
-        1
-        for e in events
-        if e.get("kind") == "task_started"
-        and e.get("task") == name
-        and e.get("attempt") == ctx.events.attempt
-    )
-    return prior + 1
+    """How many times this task has started in this run, this start included."""
+    try:
+        return os.stat(_failures_file(task)).st_size + 1
+    except FileNotFoundError:
+        return 1
 
 
 def _on_start(task: PlanTask) -> None:
@@ -67,15 +85,18 @@ def _on_success(task: PlanTask) -> None:
 
 
 def _on_failure(task: PlanTask, exception: BaseException) -> None:
+    _count_failure(task)
     message = scrub(f"{type(exception).__name__}: {exception}")[:1000]
     _emit(task, "task_failed", duration_s=_duration(task), error=message)
 
 
 def _on_timeout(task: PlanTask, error_msg: str) -> None:
+    _count_failure(task)
     _emit(task, "task_timed_out", error=scrub(str(error_msg))[:1000], timeout_s=task.worker_timeout)
 
 
 def _on_process_failure(task: PlanTask, error_msg: str) -> None:
+    _count_failure(task)
     _emit(task, "task_failed", error=scrub(str(error_msg))[:1000], process_died=True)
 
 

@@ -49,11 +49,18 @@ class RunResult:
 def warm_up(tasks: list[PlanTask]) -> None:
     """Do once, before Luigi forks a process per task, what every task would otherwise redo.
 
-    anyio imports its asyncio backend lazily on first use (~0.1 s), and pydantic
-    builds JSON schemas on demand: done here, forked children inherit both.
+    anyio imports its asyncio backend lazily on first use (~0.1 s), httpx builds
+    a TLS context (loading the CA bundle) for every client, and pydantic builds
+    JSON schemas on demand: done here once, forked children inherit all three.
     """
-    import anyio._backends._asyncio  # noqa: F401
+    import anyio._backends._asyncio
+    import anyio.to_thread  # noqa: F401
+    import h11  # noqa: F401
+    import httpcore  # noqa: F401
 
+    from planexe.llm.providers import shared_ssl_context
+
+    shared_ssl_context()
     for task in tasks:
         model = getattr(type(task), "output_model", None)
         if model is not None:
@@ -126,8 +133,9 @@ def run_pipeline(
         except (ConfigError, PipelineError) as exc:
             return RunResult(ExitCode.CONFIG_ERROR, str(exc))
         luigi_events.install()
+        luigi_events.reset_failure_counts(str(run_dir))
         luigi_hygiene.apply(hygiene)
-        final = final_task(str(run_dir))
+        final = final_task(str(run_dir), attempt)
         tasks = list(walk(final))
         warm_up(tasks)
         done = sorted(t.step_name() for t in tasks if t.complete())

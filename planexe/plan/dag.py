@@ -21,9 +21,9 @@ ALL_TASKS: list[type[PlanTask]] = [*STEPS, Report]
 FINAL_TASK: type[PlanTask] = Report
 
 
-def final_task(run_dir: str) -> PlanTask:
+def final_task(run_dir: str, attempt: int = 1) -> PlanTask:
     """The task whose completion means the plan (and its report) is done."""
-    return FINAL_TASK(run_dir=str(run_dir))
+    return FINAL_TASK(run_dir=str(run_dir), attempt=attempt)
 
 
 def reachable(root: type[PlanTask] = FINAL_TASK) -> list[type[PlanTask]]:
