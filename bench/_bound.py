@@ -94,9 +94,7 @@ def _longest_path(detail: str, concurrency: int, cost: dict[str, float]) -> tupl
 def observed_bound(
     events: list[dict[str, Any]], detail: str, concurrency: int, options: ServerOptions
 ) -> ObservedBound:
-    calls = sorted(
-        (e for e in events if e["kind"] == "llm_call"), key=lambda e: e["ts"] - e["duration_s"]
-    )
+    calls = sorted((e for e in events if e["kind"] == "llm_call"), key=lambda e: e["ts"] - e["duration_s"])
     draws = replay_draws(options, len(calls))
     batched = {c.step_name(): c.batched for c in dag_stats(detail, concurrency).tasks}  # type: ignore[arg-type]
     drawn: dict[str, list[float]] = defaultdict(list)
@@ -109,7 +107,8 @@ def observed_bound(
 
     def cost(per_task: dict[str, list[float]]) -> dict[str, float]:
         return {
-            task: _makespan(ds, concurrency) if batched.get(task) else sum(ds) for task, ds in per_task.items()
+            task: _makespan(ds, concurrency) if batched.get(task) else sum(ds)
+            for task, ds in per_task.items()
         }
 
     bound, path = _longest_path(detail, concurrency, cost(drawn))

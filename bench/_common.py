@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -25,10 +26,60 @@ RESULTS_DIR = BENCH_DIR / "results"
 PROMPT = "Open a small bakery in Copenhagen"
 
 
+def _cpu_jiffies() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def cpu_busy_pct(seconds: float = 1.0) -> float | None:
+    """Share of all cores busy over ``seconds`` while this benchmark sleeps: other tenants' load."""
+    try:
+        busy0, total0 = _cpu_jiffies()
+        time.sleep(seconds)
+        busy1, total1 = _cpu_jiffies()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 100.0 * (busy1 - busy0) / max(1, total1 - total0)
+
+
+def cpu_pressure() -> float | None:
+    """Linux PSI: share of the last 60 s in which some runnable task waited for a CPU."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        return float(line.split("avg60=")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def code_version() -> dict[str, Any]:
+    """Which code was measured: HEAD, and the product files that differ from it (read-only git)."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", "--no-optional-locks", *args],
+                cwd=REPO_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    changed = git("diff", "--name-only", "HEAD", "--", "planexe", "planexe_api")
+    return {
+        "git_head": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_product_files": changed.split() if changed else [],
+    }
+
+
 def machine() -> dict[str, Any]:
     """The facts that make two runs comparable, or explain why they are not."""
     load1, load5, _ = os.getloadavg()
     return {
+        "cpu_busy_pct_before": cpu_busy_pct(),
+        "cpu_pressure_avg60": cpu_pressure(),
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)),
         "load_avg_1m": round(load1, 2),
@@ -36,6 +87,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "date_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **code_version(),
     }
 
 
@@ -45,6 +97,16 @@ def header(name: str, **options: Any) -> dict[str, Any]:
     print(
         f"   cores: {info['cores']} (usable {info['cores_usable']}), load average "
         f"{info['load_avg_1m']}/{info['load_avg_5m']} (1/5 min), python {info['python']}"
+    )
+    if info["cpu_busy_pct_before"] is not None:
+        print(
+            f"   before start: {info['cpu_busy_pct_before']:.0f}% of the CPUs busy with other work,"
+            f" CPU pressure {info['cpu_pressure_avg60']}% (PSI some avg60)"
+        )
+    dirty = info["uncommitted_product_files"]
+    print(
+        f"   code: {info['git_head']}"
+        + (f" + uncommitted changes in {len(dirty)} product files" if dirty else "")
     )
     if options:
         print("   options: " + ", ".join(f"{k}={v}" for k, v in options.items()))
@@ -112,6 +174,7 @@ class Stopwatch:
 
 def finish(name: str, figures: dict[str, Any], summary: str, last_line: dict[str, Any] | None = None) -> None:
     """Write the results file, print the summary line, and (optionally) a final JSON line."""
+    figures.setdefault("machine", {})["cpu_pressure_avg60_after"] = cpu_pressure()
     path = write_results(name, rounded(figures))
     print(f"   results: {path.relative_to(REPO_ROOT)}")
     print(summary)

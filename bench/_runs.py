@@ -9,13 +9,17 @@ reaps its forked task processes, so their time rolls up into the child's.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ class PlanTiming:
     exit_s: float  # run_finished -> reaped
     cpu_s: float  # user + system of the process tree
     tasks: int
+    llm_server_cpu_s: float = 0.0  # filled in by callers that run one
     events: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
@@ -93,19 +98,26 @@ def run_plan(
     workers: int,
     env: Mapping[str, str],
     main: list[str] | None = None,
+    watch: Callable[[int], AbstractContextManager[Any]] | None = None,
 ) -> PlanTiming:
-    """Run one plan in a fresh run directory under ``root``; ``main`` replaces ``-m planexe.pipeline``."""
+    """Run one plan in a fresh run directory under ``root``.
+
+    ``main`` replaces ``-m planexe.pipeline``; ``watch(pid)`` is entered while the process runs.
+    """
     run_dir = fresh_run_dir(root, detail)
     argv = [sys.executable, *(main or ["-m", "planexe.pipeline"]), "--run-dir", str(run_dir)]
     full_env = child_env({**env, "LUIGI_WORKERS": str(workers)})
     cpu_before = _children_cpu()
     with (run_dir / LOG_FILE).open("ab") as log:
         spawned = time.time()
-        process = subprocess.Popen(argv, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            argv, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
-            code = process.wait(timeout=RUN_TIMEOUT_S)
+            with watch(process.pid) if watch else contextlib.nullcontext():
+                code = process.wait(timeout=RUN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)  # the whole group: Luigi's task processes too
             process.wait()
             raise
         reaped = time.time()

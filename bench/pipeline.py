@@ -25,8 +25,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import psutil
 from _bound import fixed_bound, observed_bound
-from _common import Stopwatch, finish, header, median, table
+from _common import BENCH_DIR, Stopwatch, finish, header, median, table
 from _runs import PlanTiming, llm_env, run_plan
 
 from planexe.llm.server.options import ServerOptions
@@ -40,24 +41,56 @@ DEFAULT_CONCURRENCY = Settings.model_fields["max_concurrent_llm"].default  # wha
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="detail=fast, one run per variant (about a minute)")
-    p.add_argument("--detail", choices=["full", "fast"], default=None, help="default: full (fast with --quick)")
+    p.add_argument(
+        "--detail", choices=["full", "fast"], default=None, help="default: full (fast with --quick)"
+    )
     p.add_argument("--latency", type=float, default=0.2, help="fixed per-call latency, seconds")
     p.add_argument("--median", type=float, default=2.0, help="log-normal median before scaling, seconds")
     p.add_argument("--sigma", type=float, default=0.6, help="log-normal sigma")
-    p.add_argument("--scale", type=float, default=0.1, help="multiplies every log-normal latency")
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="multiplies every log-normal latency (default 0.1, quick 0.05)",
+    )
     p.add_argument("--seed", type=int, default=7, help="LLM server seed, the same for every variant")
     p.add_argument("--repeat", type=int, default=None, help="runs of 'ours' and of the offline plan (median)")
     p.add_argument("--skip-lognormal", action="store_true")
+    p.add_argument(
+        "--probe",
+        default=None,
+        help="run every variant through bench/_probe.py with these candidate fixes, e.g. preimport,sslctx",
+    )
     args = p.parse_args(argv)
     args.detail = args.detail or ("fast" if args.quick else "full")
     args.repeat = args.repeat or (1 if args.quick else 3)
+    args.scale = args.scale or (0.05 if args.quick else 0.1)
     return args
 
 
-def _run_against(server: LLMServer, root: Path, args: argparse.Namespace, workers: int, conc: int | None) -> PlanTiming:
+def probe_env(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
+    return env | {"PLANEXE_BENCH_PROBE": args.probe} if args.probe is not None else env
+
+
+def probe_main(args: argparse.Namespace) -> list[str] | None:
+    return [str(BENCH_DIR / "_probe.py")] if args.probe is not None else None
+
+
+def _run_against(
+    server: LLMServer, root: Path, args: argparse.Namespace, workers: int, conc: int | None
+) -> PlanTiming:
     server.configure(seed=args.seed)  # restart the draws: same latencies for every variant
     server.reset_stats()
-    timing = run_plan(root, detail=args.detail, workers=workers, env=llm_env(server.base_url, conc))
+    proc = psutil.Process(server.process.pid)
+    cpu_before = sum(proc.cpu_times()[:2])
+    timing = run_plan(
+        root,
+        detail=args.detail,
+        workers=workers,
+        env=probe_env(args, llm_env(server.base_url, conc)),
+        main=probe_main(args),
+    )
+    timing.llm_server_cpu_s = sum(proc.cpu_times()[:2]) - cpu_before
     requests = server.stats()["requests"]
     calls = sum(1 for e in timing.events if e["kind"] == "llm_call")
     if requests != calls:
@@ -71,18 +104,28 @@ def compare(server: LLMServer, root: Path, args: argparse.Namespace, label: str)
     )
     print(f"-- {label}: latency {options.latency} x scale {options.scale:g}, seed {options.seed}")
     seq = _run_against(server, root, args, workers=1, conc=1)
-    print(f"   sequential  wall {seq.wall_s:7.2f} s  (dag {seq.dag_s:.2f} s)")
+    print(
+        f"   sequential  wall {seq.wall_s:7.2f} s  (dag {seq.dag_s:.2f} s);  CPU: pipeline {seq.cpu_s:.1f} s,"
+        f" LLM server {seq.llm_server_cpu_s:.1f} s"
+    )
     ours_runs = []
     for i in range(args.repeat):
         run = _run_against(server, root, args, workers=OURS_WORKERS, conc=None)
         bound = observed_bound(run.events, args.detail, DEFAULT_CONCURRENCY, options)
         ours_runs.append((run, bound))
-        print(f"   ours #{i + 1}     wall {run.wall_s:7.2f} s  (dag {run.dag_s:.2f} s)  bound {bound.bound_s:.2f} s")
+        print(
+            f"   ours #{i + 1}     wall {run.wall_s:7.2f} s  (dag {run.dag_s:.2f} s)  bound {bound.bound_s:.2f} s;"
+            f"  CPU: pipeline {run.cpu_s:.1f} s, LLM server {run.llm_server_cpu_s:.1f} s"
+        )
     ours, ob = sorted(ours_runs, key=lambda rb: rb[0].wall_s)[len(ours_runs) // 2]
     seq_llm = sum(e["duration_s"] for e in seq.events if e["kind"] == "llm_call")
     if options.latency_spec.kind == "fixed":
-        bound_s, rounds = fixed_bound(args.detail, DEFAULT_CONCURRENCY, options.latency_spec.seconds * options.scale)
-        bound_how = f"{rounds} critical rounds x {options.latency_spec.seconds * options.scale:g} s (dag_stats)"
+        bound_s, rounds = fixed_bound(
+            args.detail, DEFAULT_CONCURRENCY, options.latency_spec.seconds * options.scale
+        )
+        bound_how = (
+            f"{rounds} critical rounds x {options.latency_spec.seconds * options.scale:g} s (dag_stats)"
+        )
     else:
         bound_s, rounds = ob.bound_s, 0
         bound_how = "longest DAG path over the server's drawn per-call latencies (replayed from the seed)"
@@ -98,6 +141,8 @@ def compare(server: LLMServer, root: Path, args: argparse.Namespace, label: str)
         "parallel_dag_s": ours.dag_s,
         "parallel_runs_s": [r.wall_s for r, _ in ours_runs],
         "parallel_cpu_s": ours.cpu_s,
+        "parallel_llm_server_cpu_s": ours.llm_server_cpu_s,
+        "sequential_cpu_s": seq.cpu_s,
         "bound_s": bound_s,
         "bound_how": bound_how,
         "critical_rounds": rounds,
@@ -112,7 +157,13 @@ def offline_overhead(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     print(f"-- offline provider, zero latency, {OURS_WORKERS} workers, detail={args.detail}")
     runs = []
     for i in range(args.repeat):
-        run = run_plan(root, detail=args.detail, workers=OURS_WORKERS, env=llm_env(None))
+        run = run_plan(
+            root,
+            detail=args.detail,
+            workers=OURS_WORKERS,
+            env=probe_env(args, llm_env(None)),
+            main=probe_main(args),
+        )
         runs.append(run)
         print(
             f"   run #{i + 1}  wall {run.wall_s:.2f} s = start-up {run.startup_s:.2f} + DAG {run.dag_s:.2f}"
@@ -134,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     info = header(
         "pipeline",
+        probe=args.probe,
         detail=args.detail,
         latency=args.latency,
         lognormal=f"{args.median}:{args.sigma} x scale {args.scale}",
@@ -147,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         with llm_server(latency=f"fixed:{args.latency}", seed=args.seed) as server:
             results["fixed"] = compare(server, root / "fixed", args, "fixed latency")
             if not args.skip_lognormal:
-                server.configure(latency=f"lognormal:{args.median}:{args.sigma}", scale=args.scale, seed=args.seed)
+                server.configure(
+                    latency=f"lognormal:{args.median}:{args.sigma}", scale=args.scale, seed=args.seed
+                )
                 results["lognormal"] = compare(server, root / "lognormal", args, "log-normal latency")
         results["overhead"] = offline_overhead(root / "offline", args)
     results["runtime_s"] = clock.elapsed()
@@ -156,7 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("fixed", "lognormal"):
         if key in results:
             r = results[key]
-            rows.append([key, r["sequential_s"], r["parallel_s"], r["bound_s"], f"{r['speedup']:.2f}x", f"{r['efficiency']:.2f}x"])
+            rows.append(
+                [
+                    key,
+                    r["sequential_s"],
+                    r["parallel_s"],
+                    r["bound_s"],
+                    f"{r['speedup']:.2f}x",
+                    f"{r['efficiency']:.2f}x",
+                ]
+            )
     print(table(rows, ["latency", "sequential_s", "ours_s", "bound_s", "speedup", "ours/bound"]))
     o = results["overhead"]
     print(
@@ -166,14 +229,27 @@ def main(argv: list[str] | None = None) -> int:
     f = results["fixed"]
     summary = (
         f"pipeline: speedup {f['speedup']:.2f}x, ours/bound {f['efficiency']:.2f}x (fixed {args.latency:g}s)"
-        + (f"; log-normal {results['lognormal']['speedup']:.2f}x, {results['lognormal']['efficiency']:.2f}x" if "lognormal" in results else "")
+        + (
+            f"; log-normal {results['lognormal']['speedup']:.2f}x, {results['lognormal']['efficiency']:.2f}x"
+            if "lognormal" in results
+            else ""
+        )
         + f"; overhead {o['wall_s']:.2f} s/plan, {o['dag_ms_per_task']:.1f} ms/task; runtime {results['runtime_s']:.0f} s"
     )
     last = {k: f[k] for k in ("sequential_s", "parallel_s", "bound_s", "speedup", "efficiency")}
     if "lognormal" in results:
-        last |= {f"lognormal_{k}": results["lognormal"][k] for k in ("sequential_s", "parallel_s", "bound_s", "speedup", "efficiency")}
-    last |= {"overhead_plan_s": o["wall_s"], "overhead_ms_per_task": o["dag_ms_per_task"], "cores": info["cores"]}
-    finish("pipeline", results, summary, last)
+        last |= {
+            f"lognormal_{k}": results["lognormal"][k]
+            for k in ("sequential_s", "parallel_s", "bound_s", "speedup", "efficiency")
+        }
+    last |= {
+        "overhead_plan_s": o["wall_s"],
+        "overhead_ms_per_task": o["dag_ms_per_task"],
+        "cores": info["cores"],
+    }
+    if args.probe is not None:
+        summary += f" [with _probe.py patches: {args.probe or 'none'}]"
+    finish("pipeline" if args.probe is None else "pipeline-probe", results, summary, last)
     return 0
 
 

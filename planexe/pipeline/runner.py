@@ -102,7 +102,8 @@ class _Interrupted(KeyboardInterrupt):
 def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
     # Luigi's Worker.__exit__ terminates the running task processes when this
     # unwinds through luigi.build; outputs are atomic, so nothing half-done stays.
-    signal.signal(signum, signal.SIG_IGN)
+    # The handler stays installed: if the exception lands somewhere that swallows
+    # it (logging's at-fork lock release does), the next SIGTERM must try again.
     raise _Interrupted(signal.Signals(signum).name)
 
 

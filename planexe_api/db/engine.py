@@ -31,6 +31,10 @@ PG_POOL_SIZE = 5  # connections kept open per process
 PG_MAX_OVERFLOW = 10  # extra connections under load, closed when returned
 PG_POOL_RECYCLE_S = 1800  # seconds; replace connections before proxies or servers drop them
 PG_CONNECT_TIMEOUT_S = 10  # seconds; an unreachable server fails fast as StoreUnavailable
+# seconds; the server ends a session left idle inside a transaction this long. A runner paused or
+# cut off mid-transaction would otherwise keep its row locks, and the claim and recovery queries
+# (SKIP LOCKED) would pass over its plans until TCP gave up, hours later. Ours last milliseconds.
+PG_IDLE_IN_TRANSACTION_TIMEOUT_S = 5
 
 # Connection execution option read by the SQLite "begin" hook: DEFERRED or IMMEDIATE.
 SQLITE_BEGIN_OPTION = "planexe_sqlite_begin"
@@ -56,7 +60,11 @@ def make_engine(url: str) -> Engine:
             pool_size=PG_POOL_SIZE,
             max_overflow=PG_MAX_OVERFLOW,
             pool_recycle=PG_POOL_RECYCLE_S,
-            connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "planexe"},
+            connect_args={
+                "connect_timeout": PG_CONNECT_TIMEOUT_S,
+                "application_name": "planexe",
+                "options": f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_TIMEOUT_S * 1000}",
+            },
         )
     raise StoreError(f"unsupported database {backend!r}: use a sqlite:/// or postgresql:// URL")
 

@@ -135,6 +135,7 @@ class PlanSync:
         If the database is unreachable the batch is kept and sent first next
         time, so a database restart delays events but loses none.
         """
+        resending = self._pending is not None
         batch = self._pending or self._read_batch()
         self._pending = batch
         if not batch.events and not batch.files:
@@ -142,6 +143,10 @@ class PlanSync:
             return True
         held = await self.store.run(lambda s: self._write(s, batch), write=True)
         self._pending = None
+        if held and resending:
+            # The kept batch is out; the lines written while the database was away are not yet
+            # (the final sync calls pump once and must get everything).
+            return await self.pump()
         return held
 
     async def ship_report(self) -> bool:

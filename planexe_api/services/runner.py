@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,6 +84,7 @@ class Runner:
         self._wake = anyio.Event()
         self._stopping = False
         self._tg: TaskGroup | None = None
+        self._sweep_after = 0.0  # time.monotonic() before which this runner does not sweep
         self.log = log.bind(worker_id=self.worker_id)
 
     def wake(self) -> None:
@@ -170,6 +172,9 @@ class Runner:
             except StoreError as exc:
                 # The children keep running; leases are renewed once the database is back.
                 self.log.warning("heartbeat_failed", error=str(exc))
+                # If the database was away, no runner could renew and every lease may have run
+                # out: sweeping at once would take live runners' plans. Give them a lease to renew.
+                self._sweep_after = time.monotonic() + self.settings.lease_s
 
     async def _heartbeat(self) -> None:
         now = utcnow()
@@ -178,6 +183,8 @@ class Runner:
         )
         for run in list(self.runs.values()):
             await run.renew()
+        if time.monotonic() < self._sweep_after:
+            return
         requeued = await sweep_expired(self.store, self.settings)
         if requeued:
             self._wake.set()

@@ -128,17 +128,19 @@ def test_kill_9_then_resume_repeats_no_finished_work(tmp_path: Path, server: LLM
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         assert group_alive(process.pid) == []
-        first = events(run_dir)
-        done_before = {e["task"] for e in first if e["kind"] == "task_succeeded"}
         assert not (run_dir / "report.html").exists()
         assert run_to_end(run_dir, "--attempt", "2", env=llm_env(server)) == ExitCode.SUCCESS
     finally:
         server.configure(latency="fixed:0")
+    first = [e for e in events(run_dir) if e.get("attempt") == 1]
+    succeeded_before = {e["task"] for e in first if e["kind"] == "task_succeeded"}
     second = [e for e in events(run_dir) if e.get("attempt") == 2]
     started = next(e for e in second if e["kind"] == "run_started")
-    assert set(started["done_tasks"]) == done_before
+    # What the disk says was done (a kill can land between an output's rename
+    # and its event, so the disk may know one task more than the events).
+    done_before = set(started["done_tasks"])
+    assert succeeded_before <= done_before and len(done_before) >= 15
     rerun = {e["task"] for e in second if e["kind"] == "task_started"}
-    assert rerun.isdisjoint(done_before)
     assert rerun == set(CALLS_BY_TASK) - done_before
     calls_second = sum(1 for e in second if e["kind"] == "llm_call" and e["outcome"] == "ok")
     expected = sum(CALLS_BY_TASK[t].planned_calls("fast") for t in rerun)
@@ -155,9 +157,12 @@ def test_sigterm_stops_cleanly_and_the_next_run_resumes(tmp_path: Path, server: 
         os.killpg(process.pid, signal.SIGTERM)
         assert process.wait(timeout=30) == ExitCode.INTERRUPTED
         assert group_alive(process.pid) == []
-        assert not list(run_dir.glob(".*.tmp"))
+        # A task killed mid-write may leave a temporary file, never a partial output.
+        for output in run_dir.glob("*.json"):
+            json.loads(output.read_text())
         assert events(run_dir)[-1]["status"] == "interrupted"
         assert run_to_end(run_dir, "--attempt", "2", env=llm_env(server)) == ExitCode.SUCCESS
+        assert not list(run_dir.glob(".*.tmp"))  # the next run cleans them up
     finally:
         server.configure(latency="fixed:0")
 

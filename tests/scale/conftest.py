@@ -26,14 +26,6 @@ def llm() -> Iterator[LLMServer]:
         yield server
 
 
-def llm_env(server: LLMServer) -> dict[str, str]:
-    return {
-        "PLANEXE_LLM_BASE_URL": server.base_url,
-        "PLANEXE_LLM_MODEL": "test-model",
-        "PLANEXE_LLM_TIMEOUT_S": "5",
-    }
-
-
 @pytest.fixture
 def make_cluster(pg_url: str, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     made: list[Cluster] = []

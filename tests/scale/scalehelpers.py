@@ -17,16 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
+from planexe.testing.llm_server import LLMServer
 from planexe.testing.service import Service, service_env
 from planexe_api.db.models import Plan, PlanEvent, PlanFile, Worker, WorkerRole
 
 HEARTBEAT_S = 0.5  # PLANEXE_HEARTBEAT_S of every process in these tests
 LEASE_S = 3.0  # PLANEXE_LEASE_S
 CENSUS_INTERVAL_S = 0.05
+
+
+def llm_env(server: LLMServer) -> dict[str, str]:
+    """Settings that point a process at the test LLM server."""
+    return {
+        "PLANEXE_LLM_BASE_URL": server.base_url,
+        "PLANEXE_LLM_MODEL": "test-model",
+        "PLANEXE_LLM_TIMEOUT_S": "5",
+    }
 
 
 @dataclass(frozen=True)
@@ -41,21 +50,33 @@ class Child:
 
 
 def pipeline_processes(under: Path | None = None) -> list[Child]:
-    """Pipeline processes, only those whose run directory is below ``under`` if given (other tests run too)."""
+    """Pipeline processes, only those whose run directory is below ``under`` if given (other tests run too).
+
+    The command line is read straight from /proc (Linux): sampled every 50 ms over a
+    hundred processes, psutil's per-process attribute gathering would take a good part
+    of a core from the very plans being measured.
+    """
     prefix = f"{under}{os.sep}" if under is not None else ""
     found = []
-    for proc in psutil.process_iter(["pid", "ppid", "cmdline", "status"]):
-        info = proc.info
-        cmd = info["cmdline"] or []
-        if "planexe.pipeline" not in cmd or info["status"] == psutil.STATUS_ZOMBIE:
-            continue
+    for number in psutil.pids():
         try:
-            run_dir = cmd[cmd.index("--run-dir") + 1]
-        except (ValueError, IndexError):
+            with open(f"/proc/{number}/cmdline", "rb") as fh:
+                cmd = fh.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue  # gone already
+        if "planexe.pipeline" not in cmd or "--run-dir" not in cmd[:-1]:
             continue
+        run_dir = cmd[cmd.index("--run-dir") + 1]
         if not run_dir.startswith(prefix):
             continue
-        found.append(Child(info["pid"], info["ppid"], Path(run_dir).name, run_dir, info["status"]))
+        try:
+            proc = psutil.Process(number)
+            with proc.oneshot():
+                ppid, status = proc.ppid(), proc.status()
+        except psutil.Error:
+            continue
+        if status != psutil.STATUS_ZOMBIE:
+            found.append(Child(number, ppid, Path(run_dir).name, run_dir, status))
     return found
 
 
@@ -76,6 +97,22 @@ def wait_gone(under: Path, timeout: float, plan_id: str | None = None) -> tuple[
         time.sleep(0.02)
 
 
+def pid(service: Service) -> int:
+    assert service.process is not None, f"{service.name} was never started"
+    return service.process.pid
+
+
+def alive(service: Service) -> bool:
+    return service.process is not None and service.process.poll() is None
+
+
+def kill9(service: Service) -> None:
+    """SIGKILL the service's process group (the service alone: its pipelines have sessions of their own)."""
+    signal_group(pid(service), signal.SIGKILL)
+    assert service.process is not None
+    service.process.wait()
+
+
 def signal_group(pgid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pgid, sig)
@@ -90,7 +127,6 @@ class Census:
         self.under = under
         self.interval_s = interval_s
         self.samples = 0
-        self.peak: dict[str, int] = defaultdict(int)  # plan id -> most main processes seen at once
         self.overlaps: list[tuple[float, str, list[int]]] = []  # (time, plan id, pids) with two or more
         self.max_total = 0  # most main processes at once, all plans
         self._stop = threading.Event()
@@ -112,7 +148,6 @@ class Census:
             self.samples += 1
             self.max_total = max(self.max_total, sum(len(p) for p in by_plan.values()))
             for plan_id, pids in by_plan.items():
-                self.peak[plan_id] = max(self.peak[plan_id], len(pids))
                 if len(pids) > 1:
                     self.overlaps.append((time.time(), plan_id, pids))
             self._stop.wait(self.interval_s)
@@ -128,7 +163,9 @@ class Cluster:
     services: list[Service] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.engine: Engine = create_engine(self.database_url, poolclass=NullPool)
+        # Pre-pinged: the connections survive a database restart. Opening one per poll instead
+        # would cost a server process fork each time, CPU taken from the plans being measured.
+        self.engine: Engine = create_engine(self.database_url, pool_pre_ping=True, pool_size=2)
 
     def _start(self, name: str, command: str, extra: dict[str, str]) -> Service:
         workdir = self.root / name
@@ -146,12 +183,12 @@ class Cluster:
         return self._start(name, "worker", extra)
 
     def runs_dir(self, service: Service) -> Path:
-        return service.workdir / "runs"
+        return Path(service.env["PLANEXE_RUNS_DIR"])
 
     def close(self) -> None:
         for service in self.services:
-            if service.process is not None and service.process.poll() is None:
-                signal_group(service.process.pid, signal.SIGCONT)  # a paused one could not take SIGTERM
+            if alive(service):
+                signal_group(pid(service), signal.SIGCONT)  # a paused one could not take SIGTERM
         for service in reversed(self.services):
             service.close()
         self.engine.dispose()
@@ -163,7 +200,7 @@ class Cluster:
 
     def wait_workers(self, *workers: Service, timeout: float = 30) -> dict[int, str]:
         """Wait until each worker process registered; pid -> worker id."""
-        pids = {w.process.pid for w in workers if w.process is not None}
+        pids = {pid(w) for w in workers}
         deadline = time.monotonic() + timeout
         while True:
             rows = self.read(
@@ -173,7 +210,7 @@ class Cluster:
                     )
                 ).all()
             )
-            ids = {pid: wid for pid, wid in rows if pid in pids}
+            ids = {p: wid for p, wid in rows if p in pids}
             if len(ids) == len(pids):
                 return ids
             if time.monotonic() > deadline:
@@ -188,12 +225,31 @@ class Cluster:
     def events(self, plan_id: str) -> list[dict[str, Any]]:
         """The plan's events in order, each as the pipeline wrote it plus its ``seq``."""
         rows = self.read(
-            lambda s: list(s.scalars(select(PlanEvent).where(PlanEvent.plan_id == plan_id).order_by(PlanEvent.seq)))
+            lambda s: list(
+                s.scalars(select(PlanEvent).where(PlanEvent.plan_id == plan_id).order_by(PlanEvent.seq))
+            )
         )
         return [{**row.as_dict(), "seq": row.seq, "at": row.created_at} for row in rows]
 
     def file_names(self, plan_id: str) -> set[str]:
-        return set(self.read(lambda s: s.scalars(select(PlanFile.name).where(PlanFile.plan_id == plan_id)).all()))
+        return set(
+            self.read(lambda s: s.scalars(select(PlanFile.name).where(PlanFile.plan_id == plan_id)).all())
+        )
+
+    def wait_all(self, plan_ids: list[str], statuses: tuple[str, ...], timeout: float) -> None:
+        """Wait until every plan has one of ``statuses``, polling all of them at once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.read(
+                lambda s: s.scalar(
+                    select(func.count()).where(Plan.id.in_(plan_ids), Plan.status.not_in(statuses))
+                )
+            )
+            if left == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{left} of {len(plan_ids)} plans never got to {statuses}")
+            time.sleep(0.05)
 
     def wait_plan(self, plan_id: str, predicate: Any, timeout: float, poll_s: float = 0.02) -> Plan:
         deadline = time.monotonic() + timeout
