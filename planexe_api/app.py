@@ -91,18 +91,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     token = settings.api_token.get_secret_value() if settings.api_token else None
 
-    @app.middleware("http")
-    async def bearer_token(request: Request, call_next):
-        if token and request.url.path not in OPEN_PATHS:
-            given = request.headers.get("authorization", "")
-            scheme, _, value = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-                return JSONResponse(
-                    error_body("unauthorized", "send 'Authorization: Bearer <PLANEXE_API_TOKEN>'"),
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-        return await call_next(request)
+    if token:
+        # Installed only when a token is set: a middleware costs every request.
+        @app.middleware("http")
+        async def bearer_token(request: Request, call_next):
+            if request.url.path not in OPEN_PATHS:
+                given = request.headers.get("authorization", "")
+                scheme, _, value = given.partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    value.strip().encode(), token.encode()
+                ):
+                    return JSONResponse(
+                        error_body("unauthorized", "send 'Authorization: Bearer <PLANEXE_API_TOKEN>'"),
+                        status_code=401,
+                        headers={"WWW-Authenticate": "Bearer"},
+                    )
+            return await call_next(request)
 
     app.include_router(plans.router)
     app.include_router(health.router)

@@ -5,7 +5,9 @@ ApiError
 ├── Conflict          409 (state does not allow the action; report not ready; idempotency clash)
 ├── TooManyPlans      429 queue_full, with Retry-After
 ├── Unauthorized      401 unauthorized
-└── Unavailable       503 database unavailable
+└── Unavailable       503
+Store errors: StoreUnavailable (database down or restarting) -> 503
+``database_unavailable`` with Retry-After; any other StoreError -> 500 ``store_error``.
 Request validation (FastAPI's) becomes 422 ``invalid_request`` naming each field.
 """
 
@@ -19,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from planexe.log import get_logger, scrub
+from planexe_api.db.errors import StoreError, StoreUnavailable
 
 log = get_logger(__name__)
 
@@ -96,6 +99,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        return JSONResponse(
+            error_body("database_unavailable", f"{exc.message}; retry shortly"),
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(StoreError)
+    async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
+        log.error("store_error", path=request.url.path, error=exc.message)
+        return JSONResponse(error_body("store_error", exc.message), status_code=500)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
