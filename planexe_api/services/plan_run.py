@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 SYNC_INTERVAL_S = 0.25  # how often events.jsonl is shipped to the database
+RESTORE_ATTEMPTS = 20  # one a second: a database restart takes a few seconds
 
 
 class PlanRun:
@@ -67,7 +69,7 @@ class PlanRun:
         try:
             execution = self.runner.execution
             run_dir = execution.run_dir(c.plan_id)
-            restored = await anyio.to_thread.run_sync(restore_outputs, self.store, c.plan_id, run_dir)
+            restored = await self._restore(run_dir)
             spec = PlanSpec(prompt=c.prompt, detail=c.detail, llm_model=c.llm_model, plan_id=c.plan_id)  # type: ignore[arg-type]
             launch = execution.launch_spec(spec, run=c.token)
             self.sync = PlanSync(self.store, c.plan_id, c.token, run_dir, observer=self.runner.metrics)
@@ -95,6 +97,20 @@ class PlanRun:
                 await self._finish(
                     PlanStatus.FAILED, "internal_error", f"the service failed to run the plan: {exc}"
                 )
+
+    async def _restore(self, run_dir: Path) -> int:
+        """Bring back outputs made elsewhere, riding out a short database outage."""
+        for attempt in range(1, RESTORE_ATTEMPTS + 1):
+            try:
+                return await anyio.to_thread.run_sync(
+                    restore_outputs, self.store, self.claim.plan_id, run_dir
+                )
+            except StoreError as exc:
+                if attempt == RESTORE_ATTEMPTS:
+                    raise
+                self.log.warning("restore_retry", attempt=attempt, error=str(exc))
+                await anyio.sleep(1.0)
+        raise AssertionError("unreachable")
 
     async def _sync_loop(self) -> None:
         assert self.sync is not None
