@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TypeVar
@@ -18,7 +17,7 @@ import anyio
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from planexe.llm.config import LLMConfig, ModelSpec
+from planexe.llm.config import ModelSpec
 from planexe.llm.errors import AllModelsFailedError, ProviderError
 from planexe.llm.providers import OpenAICompatProvider, make_provider
 from planexe.llm.retry import RetryPolicy
@@ -72,10 +71,6 @@ class LLMExecutor:
         # so each output can say truthfully which models made it.
         self.answered_by: set[str] = set()
         self.providers = {spec.name: make_provider(spec) for spec in self.chain}
-
-    @classmethod
-    def from_config(cls, config: LLMConfig, model: str | None = None, **kwargs: object) -> LLMExecutor:
-        return cls(config.chain_for(model), **kwargs)  # type: ignore[arg-type]
 
     @property
     def is_offline(self) -> bool:
@@ -205,9 +200,3 @@ class LLMExecutor:
                 detail=detail,
             )
         )
-
-
-def dump_for_prompt(value: BaseModel | dict[str, object] | list[object]) -> str:
-    """Compact JSON of an earlier step's output, for quoting in a later prompt."""
-    data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

@@ -54,15 +54,3 @@ class Progress:
         elif kind == "run_finished":
             self.running.clear()
             self.finished = event
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "done": len(self.done),
-            "total": self.total,
-            "percent": self.percent,
-            "running": sorted(self.running),
-            "llm_calls": self.llm_calls,
-            "llm_failed_attempts": self.llm_failed_attempts,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-        }

@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from planexe.pipeline.base import LLMStep
 from planexe.plan.assumptions import ConsolidateAssumptions
-from planexe.plan.common import QuotingStep, system_prompt
+from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
 from planexe.plan.risks import RiskRegister
@@ -50,7 +51,7 @@ class AssessmentOutput(BaseModel):
     )
 
 
-class PreProjectAssessment(QuotingStep):
+class PreProjectAssessment(LLMStep):
     title = "Pre-project assessment"
     depends_on = (
         IdentifyPurpose,

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from planexe.pipeline.base import PlanTask
-from planexe.plan.common import Level, QuotingStep, id_enum, list_of, retype, system_prompt
+from planexe.pipeline.base import LLMStep, PlanTask
+from planexe.plan.common import Level, id_enum, list_of, retype, system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
 from planexe.plan.risks import RiskRegister
@@ -181,21 +181,21 @@ def consolidate(
     return ConsolidatedAssumptions(assumptions=final, counts=counts, review_verdict=review.verdict)
 
 
-class MakeAssumptions(QuotingStep):
+class MakeAssumptions(LLMStep):
     title = "Draft assumptions"
     depends_on = (IdentifyPurpose, DeterminePlanType, PhysicalLocations, Currency)
     output_model = MakeAssumptionsOutput
     system_prompt = MAKE_SYSTEM
 
 
-class DistillAssumptions(QuotingStep):
+class DistillAssumptions(LLMStep):
     title = "Distilled assumptions"
     depends_on = (MakeAssumptions,)
     output_model = DistillAssumptionsOutput
     system_prompt = DISTILL_SYSTEM
 
 
-class ReviewAssumptions(QuotingStep):
+class ReviewAssumptions(LLMStep):
     title = "Assumption review"
     depends_on = (DistillAssumptions, RiskRegister, PhysicalLocations)
     output_model = ReviewAssumptionsOutput

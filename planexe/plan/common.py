@@ -15,7 +15,6 @@ from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, create_model
 
-from planexe.pipeline.base import LLMStep
 from planexe.pipeline.rundir import Detail
 
 M = TypeVar("M", bound=BaseModel)
@@ -76,14 +75,3 @@ def compact(value: BaseModel | dict[str, Any] | list[Any]) -> str:
 
 def chunked(items: Sequence[T], size: int) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
-
-
-class QuotingStep(LLMStep):
-    """One LLM call on the project description plus the quoted outputs of ``depends_on``.
-
-    The ``Setup`` step is never quoted: its content is the project description,
-    which the brief already opens with.
-    """
-
-    def user_prompt(self) -> str:
-        return self.brief(*(d for d in self.depends_on if d.step_name() != "setup"))

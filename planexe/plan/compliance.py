@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from planexe.plan.common import QuotingStep, system_prompt
+from planexe.pipeline.base import LLMStep
+from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 
@@ -41,7 +42,7 @@ class ComplianceOutput(BaseModel):
     note: str = Field(description="The compliance point that most shapes the schedule, in one sentence.")
 
 
-class Compliance(QuotingStep):
+class Compliance(LLMStep):
     title = "Permits and compliance"
     depends_on = (ProjectPlan, PhysicalLocations, Currency)
     output_model = ComplianceOutput

@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from planexe.pipeline.base import LLMStep
 from planexe.plan.assumptions import ConsolidateAssumptions
-from planexe.plan.common import QuotingStep, system_prompt
+from planexe.plan.common import system_prompt
 from planexe.plan.locations import PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.risks import RiskRegister
@@ -48,7 +49,7 @@ class DataCollectionOutput(BaseModel):
     items: list[DataItem] = Field(min_length=5, max_length=8, description="Most urgent first.")
 
 
-class DataCollection(QuotingStep):
+class DataCollection(LLMStep):
     title = "Data collection"
     depends_on = (ProjectPlan, PhysicalLocations, ConsolidateAssumptions, RiskRegister)
     output_model = DataCollectionOutput

@@ -12,8 +12,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from planexe.pipeline.base import PlanTask
-from planexe.plan.common import QuotingStep, by_detail, compact, id_enum, list_of, retype, system_prompt
+from planexe.pipeline.base import LLMStep, PlanTask
+from planexe.plan.common import by_detail, compact, id_enum, list_of, retype, system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 
@@ -197,7 +197,7 @@ def select_documents(
     return sorted(selected, key=lambda d: PRIORITY_ORDER[d.priority])
 
 
-class IdentifyDocuments(QuotingStep):
+class IdentifyDocuments(LLMStep):
     title = "Documents to find and to create"
     depends_on = (ProjectPlan, PhysicalLocations)
     output_model = IdentifyDocumentsOutput

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from planexe.pipeline.base import PlanTask
+from planexe.pipeline.base import LLMStep, PlanTask
 from planexe.plan.assumptions import ConsolidateAssumptions
-from planexe.plan.common import Level, QuotingStep, by_detail, system_prompt
+from planexe.plan.common import Level, by_detail, system_prompt
 from planexe.plan.locations import PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.risks import RiskRegister
@@ -123,7 +123,7 @@ def consolidate_critiques(critiques: list[ExpertCritique]) -> ExpertReviewOutput
     return ExpertReviewOutput(verdict=verdict, severity_counts=tally, panel=panel, concerns=concerns)
 
 
-class FindExperts(QuotingStep):
+class FindExperts(LLMStep):
     title = "Expert panel"
     depends_on = (ProjectPlan, PhysicalLocations)
     output_model = FindExpertsOutput

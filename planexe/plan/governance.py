@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from planexe.pipeline.base import PlanTask
-from planexe.plan.common import QuotingStep, system_prompt
+from planexe.pipeline.base import LLMStep, PlanTask
+from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.risks import RiskRegister
@@ -149,28 +149,28 @@ def merge_governance(
     )
 
 
-class GovernanceBodies(QuotingStep):
+class GovernanceBodies(LLMStep):
     title = "Governance bodies"
     depends_on = (ProjectPlan, RiskRegister)
     output_model = GovernanceBodiesOutput
     system_prompt = BODIES_SYSTEM
 
 
-class DecisionRights(QuotingStep):
+class DecisionRights(LLMStep):
     title = "Decision rights"
     depends_on = (ProjectPlan, Currency, GovernanceBodies)
     output_model = DecisionRightsOutput
     system_prompt = DECISION_RIGHTS_SYSTEM
 
 
-class EscalationPath(QuotingStep):
+class EscalationPath(LLMStep):
     title = "Escalation path"
     depends_on = (ProjectPlan, RiskRegister, GovernanceBodies)
     output_model = EscalationPathOutput
     system_prompt = ESCALATION_SYSTEM
 
 
-class AuditMonitoring(QuotingStep):
+class AuditMonitoring(LLMStep):
     title = "Monitoring and audits"
     depends_on = (ProjectPlan, PhysicalLocations, RiskRegister, GovernanceBodies)
     output_model = AuditMonitoringOutput

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from planexe.plan.common import QuotingStep, system_prompt
+from planexe.pipeline.base import LLMStep
+from planexe.plan.common import system_prompt
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
 
 LOCATIONS_SYSTEM = system_prompt("""\
@@ -74,14 +75,14 @@ class CurrencyOutput(BaseModel):
         return value.strip().upper()
 
 
-class PhysicalLocations(QuotingStep):
+class PhysicalLocations(LLMStep):
     title = "Locations"
     depends_on = (IdentifyPurpose, DeterminePlanType)
     output_model = LocationsOutput
     system_prompt = LOCATIONS_SYSTEM
 
 
-class Currency(QuotingStep):
+class Currency(LLMStep):
     title = "Currency"
     depends_on = (IdentifyPurpose, PhysicalLocations)
     output_model = CurrencyOutput

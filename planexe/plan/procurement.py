@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from planexe.plan.common import QuotingStep, system_prompt
+from planexe.pipeline.base import LLMStep
+from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 
@@ -34,7 +35,7 @@ class ProcurementOutput(BaseModel):
     items: list[ProcurementItem] = Field(min_length=4, max_length=8, description="Ordered by order_by_week.")
 
 
-class ProcurementPlan(QuotingStep):
+class ProcurementPlan(LLMStep):
     title = "Procurement plan"
     depends_on = (ProjectPlan, PhysicalLocations, Currency)
     output_model = ProcurementOutput

@@ -7,10 +7,10 @@ from typing import cast
 
 from pydantic import BaseModel, Field
 
-from planexe.pipeline.base import PlanTask
+from planexe.pipeline.base import LLMStep, PlanTask
 from planexe.plan.assessment import PreProjectAssessment
 from planexe.plan.assumptions import ConsolidateAssumptions
-from planexe.plan.common import QuotingStep, system_prompt
+from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.purpose import IdentifyPurpose
 from planexe.plan.risks import RiskRegister
@@ -161,7 +161,7 @@ invent names, figures or dates. For each: how it is similar, what happened, the 
 apply it to this plan.""")
 
 
-class SimilarProjects(QuotingStep):
+class SimilarProjects(LLMStep):
     title = "Similar projects and lessons"
     depends_on = (ProjectPlan, PhysicalLocations)
     output_model = SimilarProjectsOutput

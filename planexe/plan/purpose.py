@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from planexe.plan.common import QuotingStep, system_prompt
+from planexe.pipeline.base import LLMStep
+from planexe.plan.common import system_prompt
 from planexe.plan.setup import Setup
 
 PURPOSE_SYSTEM = system_prompt("""\
@@ -58,14 +59,14 @@ class PlanTypeOutput(BaseModel):
     reasoning: str = Field(description="Why this plan type, in one or two sentences.")
 
 
-class IdentifyPurpose(QuotingStep):
+class IdentifyPurpose(LLMStep):
     title = "Purpose"
     depends_on = (Setup,)
     output_model = PurposeOutput
     system_prompt = PURPOSE_SYSTEM
 
 
-class DeterminePlanType(QuotingStep):
+class DeterminePlanType(LLMStep):
     title = "Plan type"
     depends_on = (Setup,)
     output_model = PlanTypeOutput

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from planexe.plan.common import QuotingStep, system_prompt
+from planexe.pipeline.base import LLMStep
+from planexe.plan.common import system_prompt
 from planexe.plan.digest import PlanDigest
 
 QUESTIONS_SYSTEM = system_prompt("""\
@@ -24,7 +25,7 @@ class QuestionsAnswersOutput(BaseModel):
     items: list[QuestionAnswer] = Field(min_length=6, max_length=8)
 
 
-class QuestionsAndAnswers(QuotingStep):
+class QuestionsAndAnswers(LLMStep):
     title = "Questions and answers"
     depends_on = (PlanDigest,)
     output_model = QuestionsAnswersOutput

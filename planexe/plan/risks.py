@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from planexe.pipeline.base import PlanTask
-from planexe.plan.common import Level, QuotingStep, system_prompt
+from planexe.pipeline.base import LLMStep, PlanTask
+from planexe.plan.common import Level, system_prompt
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
 
 MIN_RISKS = 8  # the premortem takes up to this many of the top risks
@@ -111,7 +111,7 @@ def build_register(risks: list[Risk]) -> RiskRegisterOutput:
     return RiskRegisterOutput(risks=registered, severity_counts=SeverityCounts(**counts))
 
 
-class IdentifyRisks(QuotingStep):
+class IdentifyRisks(LLMStep):
     title = "Identified risks"
     depends_on = (IdentifyPurpose, DeterminePlanType)
     output_model = RisksOutput

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from planexe.plan.common import Level, QuotingStep, system_prompt
+from planexe.pipeline.base import LLMStep
+from planexe.plan.common import Level, system_prompt
 from planexe.plan.locations import PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 
@@ -57,14 +58,14 @@ class CommunicationPlanOutput(BaseModel):
     bad_news_protocol: str = Field(description="Who tells whom about problems, and how fast.")
 
 
-class Stakeholders(QuotingStep):
+class Stakeholders(LLMStep):
     title = "Stakeholders"
     depends_on = (ProjectPlan, PhysicalLocations)
     output_model = StakeholdersOutput
     system_prompt = STAKEHOLDERS_SYSTEM
 
 
-class CommunicationPlan(QuotingStep):
+class CommunicationPlan(LLMStep):
     title = "Communication plan"
     depends_on = (ProjectPlan, Stakeholders)
     output_model = CommunicationPlanOutput

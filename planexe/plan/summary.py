@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from planexe.plan.common import QuotingStep, system_prompt
+from planexe.pipeline.base import LLMStep
+from planexe.plan.common import system_prompt
 from planexe.plan.digest import PlanDigest
 from planexe.plan.review import ReviewPlan
 
@@ -68,14 +69,14 @@ class PitchOutput(BaseModel):
     elevator_pitch: str = Field(description="The whole pitch in three or four sentences.")
 
 
-class ExecutiveSummary(QuotingStep):
+class ExecutiveSummary(LLMStep):
     title = "Executive summary"
     depends_on = (PlanDigest, ReviewPlan)
     output_model = ExecutiveSummaryOutput
     system_prompt = EXECUTIVE_SUMMARY_SYSTEM
 
 
-class Pitch(QuotingStep):
+class Pitch(LLMStep):
     title = "Pitch"
     depends_on = (PlanDigest,)
     output_model = PitchOutput

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from planexe.plan.common import QuotingStep, system_prompt
+from planexe.pipeline.base import LLMStep
+from planexe.plan.common import system_prompt
 from planexe.plan.locations import PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.risks import RiskRegister
@@ -37,7 +38,7 @@ class SwotOutput(BaseModel):
     strategic_actions: list[StrategicAction] = Field(min_length=3, max_length=5)
 
 
-class Swot(QuotingStep):
+class Swot(LLMStep):
     title = "SWOT analysis"
     depends_on = (ProjectPlan, PhysicalLocations, RiskRegister)
     output_model = SwotOutput

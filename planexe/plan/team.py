@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from planexe.pipeline.base import PlanTask
-from planexe.plan.common import QuotingStep, by_detail, compact, id_enum, list_of, retype, system_prompt
+from planexe.pipeline.base import LLMStep, PlanTask
+from planexe.plan.common import by_detail, compact, id_enum, list_of, retype, system_prompt
 from planexe.plan.locations import Currency, CurrencyOutput, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.risks import RiskRegister
@@ -163,7 +163,7 @@ def merge_team(enriched: EnrichTeamOutput, review: ReviewTeamOutput, currency: s
     )
 
 
-class FindTeam(QuotingStep):
+class FindTeam(LLMStep):
     title = "Team roles"
     depends_on = (ProjectPlan, PhysicalLocations, RiskRegister)
     output_model = FindTeamOutput
@@ -193,7 +193,7 @@ class EnrichTeam(PlanTask):
         return EnrichTeamOutput(members=await self.batch(roles, enrich))
 
 
-class ReviewTeam(QuotingStep):
+class ReviewTeam(LLMStep):
     title = "Team review"
     depends_on = (ProjectPlan, RiskRegister, EnrichTeam)
     output_model = ReviewTeamOutput

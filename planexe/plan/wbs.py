@@ -11,9 +11,9 @@ import itertools
 
 from pydantic import BaseModel, Field
 
-from planexe.pipeline.base import PlanTask
+from planexe.pipeline.base import LLMStep, PlanTask
 from planexe.pipeline.rundir import Detail
-from planexe.plan.common import QuotingStep, by_detail, compact, system_prompt
+from planexe.plan.common import by_detail, compact, system_prompt
 from planexe.plan.locations import PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 
@@ -254,14 +254,14 @@ def outline(level1: WbsLevel1Output, level2: WbsLevel2Output | None = None) -> s
     return "\n".join(lines)
 
 
-class WbsLevel1(QuotingStep):
+class WbsLevel1(LLMStep):
     title = "WBS level 1: phases"
     depends_on = (ProjectPlan, PhysicalLocations)
     output_model = WbsLevel1Output
     system_prompt = LEVEL1_SYSTEM
 
 
-class WbsLevel2(QuotingStep):
+class WbsLevel2(LLMStep):
     title = "WBS level 2: work packages"
     depends_on = (ProjectPlan, WbsLevel1)
     output_model = WbsLevel2Output

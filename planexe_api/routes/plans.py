@@ -12,11 +12,13 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from planexe.errors import LLMConfigError
+from planexe.pipeline.rundir import REPORT_FILE
 from planexe_api.db import repo_events, repo_files, repo_plans, repo_usage
 from planexe_api.db.errors import DuplicateIdempotencyKey, InvalidCursor, InvalidTransition, PlanNotFound
 from planexe_api.db.models import Plan, PlanStatus
 from planexe_api.errors import ApiError, Conflict, NotFound, TooManyPlans
 from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut
+from planexe_api.services.supervisor import StopReason
 from planexe_api.state import AppState, get_state
 
 router = APIRouter(prefix="/plans", tags=["plans"])
@@ -24,7 +26,6 @@ State = Annotated[AppState, Depends(get_state)]
 
 SSE_POLL_S = 0.3  # how often the event stream looks for new events
 SSE_KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
-REPORT_FILE = "report.html"
 _MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".json": "application/json",
@@ -147,8 +148,6 @@ async def cancel_plan(plan_id: str, state: State) -> PlanOut:
     runner = state.runner
     if runner is not None and plan_id in runner.runs:
         # This replica runs it: act now rather than at the next heartbeat.
-        from planexe_api.services.supervisor import StopReason
-
         runner.runs[plan_id].stop.set(StopReason.CANCELLED)
     return out
 

@@ -14,6 +14,7 @@ from planexe_api.db import repo_events, repo_leases
 from planexe_api.db.errors import StoreError
 from planexe_api.db.models import PlanStatus, utcnow
 from planexe_api.services.plan_sync import PlanSync, restore_outputs
+from planexe_api.services.store import Store
 from planexe_api.services.supervisor import ChildOutcome, StopReason, StopRequest, supervise
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class PlanRun:
         self.sync: PlanSync | None = None
 
     @property
-    def store(self):
+    def store(self) -> Store:
         return self.runner.store
 
     async def renew(self) -> None:

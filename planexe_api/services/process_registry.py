@@ -8,8 +8,6 @@ of children alive, which /healthz and /metrics report.
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,10 +43,6 @@ class ProcessRegistry:
         with self._lock:
             return self._children.get(plan_id)
 
-    def snapshot(self) -> list[ChildInfo]:
-        with self._lock:
-            return list(self._children.values())
-
     def __len__(self) -> int:
         with self._lock:
             return len(self._children)
@@ -56,14 +50,3 @@ class ProcessRegistry:
     def __contains__(self, plan_id: object) -> bool:
         with self._lock:
             return plan_id in self._children
-
-    def kill_all(self, sig: int = signal.SIGKILL) -> int:
-        """Signal every registered child's process group; the last resort at exit."""
-        count = 0
-        for info in self.snapshot():
-            try:
-                os.killpg(info.pgid, sig)
-                count += 1
-            except ProcessLookupError:
-                pass
-        return count
