@@ -8,7 +8,7 @@ and (b) a log-normal one (median 2 s times ``--scale``), three variants each,
 with the same server seed for every run:
 
 * sequential: LUIGI_WORKERS=1, PLANEXE_MAX_CONCURRENT_LLM=1;
-* ours: LUIGI_WORKERS=10, default concurrency (4);
+* ours: LUIGI_WORKERS=10, default concurrency (16 for an OpenAI-compatible server);
 * bound: the critical path with zero orchestration cost (see ``_bound.py``).
 
 Then the offline provider with zero latency: what is left is orchestration
@@ -30,12 +30,12 @@ from _bound import fixed_bound, observed_bound
 from _common import BENCH_DIR, Stopwatch, finish, header, median, table
 from _runs import PlanTiming, llm_env, run_plan
 
+from planexe.llm.config import HOSTED_CONCURRENCY
 from planexe.llm.server.options import ServerOptions
-from planexe.settings import Settings
 from planexe.testing.llm_server import LLMServer, llm_server
 
 OURS_WORKERS = 10
-DEFAULT_CONCURRENCY = Settings.model_fields["max_concurrent_llm"].default  # what "ours" runs with
+DEFAULT_CONCURRENCY = HOSTED_CONCURRENCY  # what "ours" runs with against the llm-server (provider openai)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

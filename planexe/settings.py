@@ -39,8 +39,12 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(
         default=120.0, gt=0, le=3600, description="Per-request timeout for PLANEXE_LLM_BASE_URL, seconds."
     )
-    max_concurrent_llm: int = Field(
-        default=4, ge=1, le=256, description="LLM calls in flight at once within one pipeline task."
+    max_concurrent_llm: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="LLM calls in flight at once within one pipeline task. Unset: 16, or 4 when the "
+        "first model is served on your own machine (ollama, lmstudio, llamacpp).",
     )
     llm_max_attempts: int = Field(
         default=4, ge=1, le=20, description="Attempts per model before moving to the next model."

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -40,6 +40,15 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "llamacpp": "http://127.0.0.1:8080/v1",
 }
 OFFLINE_MODEL_NAME = "offline"
+
+# Calls in flight per task when PLANEXE_MAX_CONCURRENT_LLM is unset. Hosted APIs
+# and vLLM serve many requests at once and answer overload with 429 (which the
+# executor waits out); a desktop server (Ollama, LM Studio, llama.cpp) runs one
+# to four at a time and queues the rest, so 16 queued calls per task would sit
+# out their timeouts there instead of finishing sooner.
+HOSTED_CONCURRENCY = 16
+LOCAL_CONCURRENCY = 4
+LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "llamacpp"})
 
 
 class ModelSpec(BaseModel):
@@ -229,3 +238,12 @@ def load_llm_config(settings: Settings, env: Mapping[str, str] | None = None) ->
         except LLMConfigError as exc:
             raise LLMConfigError("PLANEXE_LLM_MODEL", exc.problem) from exc
     return config
+
+
+def default_concurrency(chain: Sequence[ModelSpec]) -> int:
+    """Calls in flight per task for this model chain when the setting is unset (its first model decides)."""
+    return LOCAL_CONCURRENCY if chain and chain[0].provider in LOCAL_PROVIDERS else HOSTED_CONCURRENCY
+
+
+def max_concurrent_llm(settings: Settings, chain: Sequence[ModelSpec]) -> int:
+    return settings.max_concurrent_llm or default_concurrency(chain)

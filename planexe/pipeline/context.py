@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from planexe.llm.config import load_llm_config
+from planexe.llm.config import load_llm_config, max_concurrent_llm
 from planexe.llm.executor import LLMExecutor
 from planexe.llm.retry import RetryPolicy
 from planexe.pipeline.events import EventWriter
@@ -44,14 +44,14 @@ def open_context(run_dir: Path, settings: Settings | None = None, attempt: int =
     settings = settings or get_settings()
     run_dir = Path(run_dir).resolve()
     plan = read_plan(run_dir)
-    config = load_llm_config(settings)
+    chain = load_llm_config(settings).chain_for(plan.llm_model)
     events = EventWriter(run_dir / EVENTS_FILE, attempt=attempt)
     executor = LLMExecutor(
-        config.chain_for(plan.llm_model),
+        chain,
         policy=RetryPolicy.from_settings(settings),
         listeners=[events.llm_call],
     )
-    _current = RunContext(run_dir, plan, executor, events, settings.max_concurrent_llm)
+    _current = RunContext(run_dir, plan, executor, events, max_concurrent_llm(settings, chain))
     return _current
 
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 
+from planexe.llm.config import load_llm_config, max_concurrent_llm
 from planexe.pipeline.base import PlanTask
 from planexe.pipeline.rundir import Detail
 from planexe.settings import get_settings
@@ -25,6 +26,7 @@ class DagStats:
     llm_calls: int
     critical_rounds: int
     critical_path: list[str]  # step names, first to last
+    concurrency: int  # calls in flight per batched task the rounds assume
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +49,9 @@ def _classes() -> tuple[type[PlanTask], ...]:
 
 
 def dag_stats(detail: Detail = "full", concurrency: int | None = None) -> DagStats:
-    concurrency = concurrency or get_settings().max_concurrent_llm
+    if not concurrency:
+        settings = get_settings()
+        concurrency = max_concurrent_llm(settings, load_llm_config(settings).chain)
     order = list(_classes())
     best: dict[type[PlanTask], tuple[int, type[PlanTask] | None]] = {}
     for cls in order:
@@ -66,6 +70,7 @@ def dag_stats(detail: Detail = "full", concurrency: int | None = None) -> DagSta
         llm_calls=sum(c.planned_calls(detail) for c in order),
         critical_rounds=best[end][0],
         critical_path=path[::-1],
+        concurrency=concurrency,
     )
 
 
@@ -107,13 +112,17 @@ def run(args: argparse.Namespace) -> int:
             "tasks": tasks,
             "task_count": len(tasks),
             "llm_calls": stats.llm_calls,
-            "critical_path_llm_calls": stats.critical_rounds,
+            "critical_path_llm_rounds": stats.critical_rounds,
+            "concurrency": stats.concurrency,
             "critical_path": stats.critical_path,
         }
         print(json.dumps(body, indent=2))
     else:
         print(f"{len(stats.tasks)} tasks")
         print(f"{stats.llm_calls} LLM calls")
-        print(f"critical path: {stats.critical_rounds} LLM calls")
+        print(
+            f"critical path: {stats.critical_rounds} LLM rounds"
+            f" (a batch of N calls takes ceil(N / {stats.concurrency}) rounds)"
+        )
         print("  " + " -> ".join(stats.critical_path))
     return 0

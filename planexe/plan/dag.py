@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from planexe.llm.config import HOSTED_CONCURRENCY
 from planexe.pipeline.base import PlanTask
 from planexe.pipeline.rundir import Detail
 from planexe.plan.final import STEPS, Report
 
-CRITICAL_PATH_BUDGET = 20  # LLM rounds on the longest path at detail=full
-BUDGET_CONCURRENCY = 4  # calls in flight per batch the budget assumes (PLANEXE_MAX_CONCURRENT_LLM default)
+# LLM rounds on the longest path at detail=full, at the default calls in flight
+# per task for a hosted model and for a local one (see llm/config.py).
+CRITICAL_PATH_BUDGET = 13
+BUDGET_CONCURRENCY = HOSTED_CONCURRENCY
+LOCAL_CRITICAL_PATH_BUDGET = 18
 
 ALL_TASKS: list[type[PlanTask]] = [*STEPS, Report]
 FINAL_TASK: type[PlanTask] = Report

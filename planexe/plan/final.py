@@ -49,7 +49,7 @@ from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose, PurposeOutp
 from planexe.plan.questions import QuestionsAndAnswers
 from planexe.plan.review import ReviewPlan
 from planexe.plan.risks import IdentifyRisks, RiskRegister
-from planexe.plan.schedule import Schedule, ScheduleOutput, TaskDependencies, TaskDurations
+from planexe.plan.schedule import Schedule, ScheduleOutput, TaskDependencies
 from planexe.plan.setup import Setup
 from planexe.plan.stakeholders import CommunicationPlan, Stakeholders
 from planexe.plan.summary import ExecutiveSummary, ExecutiveSummaryOutput, Pitch
@@ -104,7 +104,6 @@ STEPS: tuple[type[PlanTask], ...] = (
     WbsLevel3,
     Wbs,
     TaskDependencies,
-    TaskDurations,
     Schedule,
     CostEstimates,
     Budget,
@@ -139,7 +138,6 @@ NOT_IN_REPORT: frozenset[type[PlanTask]] = frozenset(
         WbsLevel2,
         WbsLevel3,
         TaskDependencies,
-        TaskDurations,
         PlanDigest,
     }
 )

@@ -1,23 +1,21 @@
 """Dependencies, durations and the schedule.
 
 Dependencies are asked between work packages (one call, ids restricted to the
-real ones; self-loops, duplicates and cycles are dropped in code). Durations are
-estimated for the WBS leaves in chunks, one call per chunk. The schedule is
-computed in code: a forward pass gives earliest start and finish, a backward
+real ones; self-loops, duplicates and cycles are dropped in code). Durations
+come with the WBS leaves (see ``wbs.py``). The schedule is computed in code: a forward pass gives earliest start and finish, a backward
 pass gives slack, and the zero-slack chain is the critical path.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field
 
 from planexe.pipeline.base import PlanTask
-from planexe.plan.common import Level, chunked, id_enum, list_of, retype, system_prompt
+from planexe.plan.common import id_enum, list_of, retype, system_prompt
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.wbs import (
     Wbs,
@@ -27,7 +25,6 @@ from planexe.plan.wbs import (
     WbsLevel2,
     WbsLevel2Output,
     WbsOutput,
-    leaf_count,
     outline,
     package_refs,
 )
@@ -43,13 +40,6 @@ starts; staff must be hired before they are trained). Only hard dependencies, wh
 needs the result of the other, not mere preferences, so that work which can overlap does. A package \
 outside the first phase normally waits for at least one package. Never make a package depend on \
 itself, and never create a loop.""")
-
-DURATIONS_SYSTEM = system_prompt("""\
-You are a project estimator. Estimate how many calendar days each listed WBS item takes from its \
-start to its finish with the staffing the plan describes, including waiting that is part of the \
-item itself (an authority's processing time belongs to the application task). Use realistic \
-figures for the project's location and scale, and do not pad every item equally. Give one estimate \
-per item, in the order listed, with your confidence and the basis of the estimate in a few words.""")
 
 
 class PackageDependency(BaseModel):
@@ -73,21 +63,6 @@ class TaskDependenciesOutput(BaseModel):
     rejected: list[RejectedDependency] = Field(
         description="Proposed dependencies that were dropped, and why."
     )
-
-
-class DurationEstimate(BaseModel):
-    task_id: str = Field(description="Id of the WBS item estimated.")
-    duration_days: float = Field(gt=0, le=365, description="Calendar days from start to finish.")
-    confidence: Level = Field(description="Confidence in the estimate.")
-    basis: str = Field(description="Basis of the estimate in a few words.")
-
-
-class TaskDuration(DurationEstimate):
-    name: str = Field(description="Name of the WBS item.")
-
-
-class TaskDurationsOutput(BaseModel):
-    durations: list[TaskDuration] = Field(description="One per WBS leaf, in WBS order.")
 
 
 class ScheduledItem(BaseModel):
@@ -325,65 +300,15 @@ class TaskDependencies(PlanTask):
         return TaskDependenciesOutput(dependencies=accepted, rejected=rejected)
 
 
-def duration_calls(detail: Literal["full", "fast"]) -> int:
-    return math.ceil(leaf_count(detail) / DURATION_CHUNK)
-
-
-class TaskDurations(PlanTask):
-    title = "Task durations"
-    depends_on = (ProjectPlan, Wbs)
-    output_model = TaskDurationsOutput
-    system_prompt = DURATIONS_SYSTEM
-    calls_full = duration_calls("full")
-    calls_fast = duration_calls("fast")
-    batched = True
-
-    async def produce(self) -> TaskDurationsOutput:
-        wbs: WbsOutput = self.load(Wbs)
-        by_id = {item.id: item for item in wbs.items}
-        leaves = [item for item in wbs.items if item.is_leaf]
-        context = self.brief(ProjectPlan)
-
-        async def estimate(chunk: list[WbsItem]) -> list[DurationEstimate]:
-            ids = [leaf.id for leaf in chunk]
-            model: Any = create_model(
-                "DurationEstimates",
-                estimates=(
-                    list_of(retype(DurationEstimate, task_id=id_enum(ids))),
-                    Field(
-                        min_length=len(chunk), max_length=len(chunk), description="One per item, in order."
-                    ),
-                ),
-            )
-            listing = "\n".join(
-                f"{leaf.id} {leaf.name}: {leaf.description} (part of {by_id[leaf.parent_id].name}"
-                + (f"; done by {leaf.owner_role})" if leaf.owner_role else ")")
-                for leaf in chunk
-            )
-            user = f"{context}\n\n# Items to estimate\n{listing}"
-            answer = await self.ask(self.system_prompt, user, model, label=ids[0])
-            got: list[DurationEstimate] = answer.estimates
-            if sorted(e.task_id for e in got) == sorted(ids):
-                lookup = {e.task_id: e for e in got}
-                return [lookup[i] for i in ids]
-            # Ids repeated or missing: trust the order the model was asked to keep.
-            return [e.model_copy(update={"task_id": i}) for e, i in zip(got, ids, strict=True)]
-
-        chunks = await self.batch(chunked(leaves, DURATION_CHUNK), estimate)
-        durations = [
-            TaskDuration(**e.model_dump(), name=by_id[e.task_id].name) for chunk in chunks for e in chunk
-        ]
-        return TaskDurationsOutput(durations=durations)
-
-
 class Schedule(PlanTask):
     title = "Schedule"
-    depends_on = (Wbs, TaskDependencies, TaskDurations)
+    depends_on = (Wbs, TaskDependencies)
     output_model = ScheduleOutput
 
     async def produce(self) -> ScheduleOutput:
-        durations: TaskDurationsOutput = self.load(TaskDurations)
+        wbs: WbsOutput = self.load(Wbs)
         deps: TaskDependenciesOutput = self.load(TaskDependencies)
-        return build_schedule(
-            self.load(Wbs), deps.dependencies, {d.task_id: d.duration_days for d in durations.durations}
-        )
+        durations = {
+            item.id: item.estimate.duration_days for item in wbs.items if item.estimate and item.is_leaf
+        }
+        return build_schedule(wbs, deps.dependencies, durations)

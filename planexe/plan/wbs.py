@@ -3,6 +3,12 @@
 Level 1 (phases) and level 2 (work packages) are one call each; level 3 is a
 batch, one call per expanded work package. Ids are given in code ("2", "2.3",
 "2.3.1"), never by the model, so later steps can refer to items reliably.
+
+Durations are estimated by the call that writes the item: level 2 estimates
+every work package (used as is for a package that is not broken down), level 3
+each task of the package it breaks down. A separate estimating pass over the
+finished WBS would put one more LLM round on the plan's critical path and see
+each task out of the context of its package.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from planexe.pipeline.base import LLMStep, PlanTask
 from planexe.pipeline.rundir import Detail
-from planexe.plan.common import by_detail, compact, system_prompt
+from planexe.plan.common import Level, by_detail, compact, system_prompt
 from planexe.plan.locations import PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 
@@ -34,6 +40,12 @@ def leaf_count(detail: Detail) -> int:
     return PHASES * (expanded * TASKS_PER_PACKAGE + PACKAGES_PER_PHASE - expanded)
 
 
+ESTIMATE_RULES = """Estimate how many calendar days each item takes from its start to its finish \
+with the staffing the plan describes, including waiting that is part of the item itself (an \
+authority's processing time belongs to the application), at realistic figures for the project's \
+location and scale, without padding every item equally; give your confidence in the estimate and \
+its basis in a few words."""
+
 LEVEL1_SYSTEM = system_prompt(f"""\
 You are a project scheduler building the work breakdown structure (WBS) of this project. Split the \
 whole project into exactly {PHASES} level-1 phases that together cover all of the scope and every \
@@ -47,7 +59,7 @@ You are a project scheduler breaking the level-1 phases of the work breakdown st
 packages. For every phase, in the order listed, write exactly {PACKAGES_PER_PHASE} work packages: \
 coherent pieces of work with one owner and a clear result that together cover the whole phase. Name \
 each with a verb and an object ("Secure the premises"), describe the work, and state its \
-deliverable. Do not repeat a package in two phases.""")
+deliverable. Do not repeat a package in two phases. {ESTIMATE_RULES}""")
 
 LEVEL3_SYSTEM = system_prompt(f"""\
 You are a project scheduler breaking one work package (given at the end of the message) into \
@@ -56,7 +68,7 @@ in the order they are done. Give each a concrete name (verb + object), a short d
 work and its result, and the role that does it. Set parallel_with_previous to true only when the \
 task can run at the same time as the task before it because it does not need that task's result; \
 the first task's value is ignored. Stay inside this work package: the others are broken down \
-separately.""")
+separately. {ESTIMATE_RULES}""")
 
 
 class Phase(BaseModel):
@@ -69,7 +81,13 @@ class WbsLevel1Output(BaseModel):
     phases: list[Phase] = Field(min_length=PHASES, max_length=PHASES, description="In time order.")
 
 
-class WorkPackage(BaseModel):
+class Estimate(BaseModel):
+    duration_days: float = Field(gt=0, le=365, description="Calendar days from start to finish.")
+    confidence: Level = Field(description="Confidence in the estimate.")
+    basis: str = Field(description="Basis of the estimate in a few words.")
+
+
+class WorkPackage(Estimate):
     name: str = Field(description="Verb and object, e.g. 'Secure the premises'.")
     description: str = Field(description="The work it contains.")
     deliverable: str = Field(description="Its result.")
@@ -85,7 +103,7 @@ class WbsLevel2Output(BaseModel):
     )
 
 
-class WbsTask(BaseModel):
+class WbsTask(Estimate):
     name: str = Field(description="Verb and object, e.g. 'Submit the change-of-use application'.")
     description: str = Field(description="The work and its result.")
     owner_role: str = Field(description="Role that does it.")
@@ -116,6 +134,7 @@ class PackageRef(BaseModel):
     name: str
     description: str
     deliverable: str
+    estimate: Estimate
 
 
 class WbsItem(BaseModel):
@@ -127,6 +146,7 @@ class WbsItem(BaseModel):
     deliverable: str = Field(description="Deliverable of a phase or package; empty for a task.")
     owner_role: str = Field(description="Role doing a task; empty for phases and packages.")
     is_leaf: bool = Field(description="True if the item is not broken down further (it is scheduled).")
+    estimate: Estimate | None = Field(description="Duration estimate of a leaf; null for items broken down.")
 
 
 class WbsEdge(BaseModel):
@@ -161,6 +181,9 @@ def package_refs(level1: WbsLevel1Output, level2: WbsLevel2Output) -> list[Packa
                     name=wp.name,
                     description=wp.description,
                     deliverable=wp.deliverable,
+                    estimate=Estimate(
+                        duration_days=wp.duration_days, confidence=wp.confidence, basis=wp.basis
+                    ),
                 )
             )
     return refs
@@ -205,6 +228,7 @@ def build_wbs(level1: WbsLevel1Output, level2: WbsLevel2Output, level3: WbsLevel
                 deliverable=phase.deliverable,
                 owner_role="",
                 is_leaf=False,
+                estimate=None,
             )
         )
         for ref in (r for r in refs if r.phase_id == str(p)):
@@ -219,6 +243,7 @@ def build_wbs(level1: WbsLevel1Output, level2: WbsLevel2Output, level3: WbsLevel
                     deliverable=ref.deliverable,
                     owner_role="",
                     is_leaf=not tasks,
+                    estimate=None if tasks else ref.estimate,
                 )
             )
             for t, task in enumerate(tasks, start=1):
@@ -232,6 +257,9 @@ def build_wbs(level1: WbsLevel1Output, level2: WbsLevel2Output, level3: WbsLevel
                         deliverable="",
                         owner_role=task.owner_role,
                         is_leaf=True,
+                        estimate=Estimate(
+                            duration_days=task.duration_days, confidence=task.confidence, basis=task.basis
+                        ),
                     )
                 )
             sequence.extend(sequence_edges(ref.id, tasks))

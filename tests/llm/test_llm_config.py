@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from planexe.errors import LLMConfigError
-from planexe.llm.config import OFFLINE_MODEL_NAME, load_llm_config
+from planexe.llm.config import OFFLINE_MODEL_NAME, load_llm_config, max_concurrent_llm
 from planexe.settings import Settings
 
 
@@ -168,3 +168,27 @@ def test_model_name_without_any_source_is_an_error() -> None:
 def test_settings_validate_concurrency() -> None:
     with pytest.raises(ValueError, match="max_concurrent_llm"):
         Settings(max_concurrent_llm=0)
+
+
+@pytest.mark.parametrize(
+    ("providers", "expected"),
+    [
+        (["openrouter"], 16),
+        (["vllm", "ollama"], 16),
+        (["ollama", "openai"], 4),
+        (["lmstudio"], 4),
+        (["llamacpp"], 4),
+    ],
+)
+def test_calls_in_flight_default_by_the_first_model(
+    tmp_path: Path, providers: list[str], expected: int
+) -> None:
+    models = [{"name": f"m{i}", "provider": p, "model": "x"} for i, p in enumerate(providers)]
+    config = load_llm_config(Settings(llm_config=write(tmp_path, {"models": models})), env={})
+    assert max_concurrent_llm(Settings(), config.chain) == expected
+    assert max_concurrent_llm(Settings(max_concurrent_llm=2), config.chain) == 2
+
+
+def test_offline_runs_at_the_hosted_default() -> None:
+    config = load_llm_config(Settings(), env={})
+    assert max_concurrent_llm(Settings(), config.chain) == 16

@@ -6,6 +6,7 @@ import jsonschema
 import pytest
 from pydantic import BaseModel
 
+from planexe.llm.config import LOCAL_CONCURRENCY
 from planexe.pipeline.base import PlanTask
 from planexe.plan import dag
 from planexe.plan.common import HOUSE_RULES, id_enum, list_of, retype
@@ -77,8 +78,15 @@ class TestCost:
         assert path[0].step_name() == "setup" and path[-1] is Report
         assert sum(t.planned_rounds("full", dag.BUDGET_CONCURRENCY) for t in path) == rounds
 
-    def test_fast_critical_path_is_shorter(self) -> None:
-        assert dag.critical_path("fast")[0] < dag.critical_path("full")[0]
+    def test_critical_path_fits_the_budget_for_a_local_model(self) -> None:
+        rounds, _ = dag.critical_path("full", LOCAL_CONCURRENCY)
+        assert rounds <= dag.LOCAL_CRITICAL_PATH_BUDGET
+
+    def test_fast_critical_path_is_shorter_when_calls_queue(self) -> None:
+        assert (
+            dag.critical_path("fast", LOCAL_CONCURRENCY)[0] < dag.critical_path("full", LOCAL_CONCURRENCY)[0]
+        )
+        assert dag.critical_path("fast")[0] <= dag.critical_path("full")[0]
 
     def test_critical_path_is_much_shorter_than_running_everything_in_a_row(self) -> None:
         sequential = sum(t.planned_rounds("full", dag.BUDGET_CONCURRENCY) for t in dag.ALL_TASKS)

@@ -42,7 +42,6 @@ from planexe.plan.review import ReviewAnswer
 from planexe.plan.risks import Risk, build_register
 from planexe.plan.schedule import (
     DependenciesAnswer,
-    DurationEstimate,
     PackageDependency,
     acyclic_dependencies,
     build_schedule,
@@ -53,13 +52,23 @@ from planexe.plan.schedule import (
 )
 from planexe.plan.team import RaciAnswer, RoleProfile
 from planexe.plan.wbs import (
+    PACKAGES_PER_PHASE,
+    PHASES,
+    TASKS_PER_PACKAGE,
+    Estimate,
+    PackageExpansion,
     Phase,
+    PhaseBreakdown,
     TaskBreakdown,
     WbsEdge,
     WbsItem,
     WbsLevel1Output,
+    WbsLevel2Output,
+    WbsLevel3Output,
     WbsOutput,
     WbsTask,
+    WorkPackage,
+    build_wbs,
     sequence_edges,
 )
 
@@ -76,7 +85,7 @@ ASK_MODELS: list[type[BaseModel]] = [
     DocumentDraft,
     SelectionAnswer,
     DependenciesAnswer,
-    DurationEstimate,
+    Estimate,
     PhaseCostAnswer,
     RaciAnswer,
     ReviewAnswer,
@@ -149,7 +158,15 @@ class TestSchedule:
 
     def test_tasks_marked_parallel_share_their_predecessors(self) -> None:
         def task(parallel: bool) -> WbsTask:
-            return WbsTask(name="t", description="d", owner_role="r", parallel_with_previous=parallel)
+            return WbsTask(
+                name="t",
+                description="d",
+                owner_role="r",
+                parallel_with_previous=parallel,
+                duration_days=1,
+                confidence="medium",
+                basis="b",
+            )
 
         edges = sequence_edges("1.1", [task(True), task(False), task(True), task(False)])
         pairs = {(e.task_id, e.depends_on) for e in edges}
@@ -167,6 +184,7 @@ class TestSchedule:
                 deliverable="",
                 owner_role="",
                 is_leaf=leaf,
+                estimate=Estimate(duration_days=1, confidence="low", basis="b") if leaf else None,
             )
 
         wbs = WbsOutput.model_validate(
@@ -192,6 +210,56 @@ class TestSchedule:
         assert (by_id["1.1"].start_day, by_id["1.1"].duration_days) == (0.0, 5.0)  # roll-up of its tasks
         assert by_id["1"].finish_day == 9.0 and by_id["1"].critical
         assert by_id["1.2"].depends_on == ["1.1.2"]
+
+
+class TestWbsEstimates:
+    """Durations come from the call that wrote each leaf: no separate estimating round."""
+
+    def test_leaves_carry_the_estimate_of_the_call_that_wrote_them(self) -> None:
+        phases = [Phase(name=f"p{p}", objective="o", deliverable="d") for p in range(PHASES)]
+        level2 = WbsLevel2Output(
+            phases=[
+                PhaseBreakdown(
+                    work_packages=[
+                        WorkPackage(
+                            name=f"wp{p}.{k}",
+                            description="d",
+                            deliverable="d",
+                            duration_days=10 * p + k,
+                            confidence="low",
+                            basis="package",
+                        )
+                        for k in range(1, PACKAGES_PER_PHASE + 1)
+                    ]
+                )
+                for p in range(1, PHASES + 1)
+            ]
+        )
+        tasks = [
+            WbsTask(
+                name=f"t{t}",
+                description="d",
+                owner_role="r",
+                parallel_with_previous=False,
+                duration_days=t / 2,
+                confidence="high",
+                basis="task",
+            )
+            for t in range(1, TASKS_PER_PACKAGE + 1)
+        ]
+        level3 = WbsLevel3Output(expansions=[PackageExpansion(package_id="2.1", tasks=tasks)])
+        wbs = build_wbs(WbsLevel1Output(phases=phases), level2, level3)
+        by_id = {item.id: item for item in wbs.items}
+        assert by_id["2.1"].estimate is None and not by_id["2.1"].is_leaf
+        assert [by_id[f"2.1.{t}"].estimate.duration_days for t in range(1, 5)] == [0.5, 1.0, 1.5, 2.0]  # type: ignore[union-attr]
+        assert by_id["3.2"].is_leaf and by_id["3.2"].estimate == Estimate(
+            duration_days=32, confidence="low", basis="package"
+        )
+        assert all((item.estimate is not None) == item.is_leaf for item in wbs.items)
+        schedule = build_schedule(
+            wbs, [], {i.id: i.estimate.duration_days for i in wbs.items if i.estimate is not None}
+        )
+        assert schedule.total_duration_days == 53.0  # package 5.3, alone, is the longest leaf
 
 
 class TestDocuments:
