@@ -15,13 +15,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from planexe.log import configure_logging, get_logger
-from planexe.pipeline import hygiene
-from planexe.pipeline.exitcodes import ExitCode
-from planexe.pipeline.procutil import die_with_parent
-from planexe.pipeline.runner import run_pipeline
-from planexe.pipeline.workers import resolve_workers
-from planexe.settings import get_settings
+from planexe.pipeline.lean_imports import without_optional_modules
+
+with without_optional_modules():
+    import httpx  # noqa: F401  (imported here, inside the block, by the LLM providers anyway)
+    import luigi  # noqa: F401
+    import structlog  # noqa: F401
+
+    from planexe.log import configure_logging, get_logger
+    from planexe.pipeline import hygiene
+    from planexe.pipeline.exitcodes import ExitCode
+    from planexe.pipeline.procutil import die_with_parent
+    from planexe.pipeline.runner import run_pipeline
+    from planexe.pipeline.workers import resolve_workers
+    from planexe.settings import get_settings
 
 
 def build_parser() -> argparse.ArgumentParser:

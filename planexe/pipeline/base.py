@@ -90,6 +90,16 @@ class PlanTask(luigi.Task):
         return per_round * rounds
 
     @property
+    def priority(self) -> int:  # type: ignore[override]
+        # When more tasks are ready than there are workers (11 become ready the moment
+        # the project plan is done), the scheduler starts those with the longest way
+        # still to go first; in definition order, a step on the critical path could
+        # wait a whole LLM round for a worker behind a step with slack.
+        from planexe.pipeline.graph import remaining_rounds
+
+        return remaining_rounds(self.plan.detail, self.ctx.max_concurrent_llm)[self.step_name()]
+
+    @property
     def retry_count(self) -> int:
         # Luigi sends this with every task it schedules. The local scheduler would apply its
         # own setting anyway, but a central luigid would use its own default (retry forever).

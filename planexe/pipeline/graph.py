@@ -74,6 +74,21 @@ def dag_stats(detail: Detail = "full", concurrency: int | None = None) -> DagSta
     )
 
 
+@lru_cache(maxsize=8)
+def remaining_rounds(detail: Detail, concurrency: int) -> dict[str, int]:
+    """Per step, the LLM rounds on the longest path from its start to the end of the plan."""
+    order = _classes()
+    dependents: dict[type[PlanTask], list[type[PlanTask]]] = {cls: [] for cls in order}
+    for cls in order:
+        for dep in cls.depends_on:
+            dependents[dep].append(cls)
+    remaining: dict[type[PlanTask], int] = {}
+    for cls in reversed(order):
+        after = max((remaining[d] for d in dependents[cls]), default=0)
+        remaining[cls] = cls.planned_rounds(detail, concurrency) + after
+    return {cls.step_name(): rounds for cls, rounds in remaining.items()}
+
+
 def to_mermaid(stats: DagStats, detail: Detail) -> str:
     lines = ["flowchart TD"]
     on_path = set(stats.critical_path)
