@@ -72,6 +72,11 @@ class PlanTask(luigi.Task):
         return cls.calls_full if detail == "full" or cls.calls_fast is None else cls.calls_fast
 
     @classmethod
+    def code_only(cls) -> bool:
+        """True for a step that makes no LLM call at any detail."""
+        return cls.calls_full == 0 and not cls.calls_fast
+
+    @classmethod
     def planned_rounds(cls, detail: Detail, max_concurrency: int) -> int:
         """LLM calls on the critical path through this step (a batch overlaps its calls)."""
         calls = cls.planned_calls(detail)

@@ -21,6 +21,7 @@ from planexe.pipeline.base import PlanTask
 from planexe.pipeline.context import RunContext, open_context
 from planexe.pipeline.events import read_events
 from planexe.pipeline.exitcodes import ExitCode
+from planexe.pipeline.inline_worker import WorkerFactory
 from planexe.pipeline.lock import RunDirLock
 from planexe.pipeline.rundir import REPORT_FILE, clean_stale_temp_files
 from planexe.settings import Settings
@@ -158,6 +159,7 @@ def run_pipeline(
         try:
             result = luigi.build(
                 [final],
+                worker_scheduler_factory=WorkerFactory(),
                 workers=workers,
                 local_scheduler=not hygiene.scheduler_url,
                 scheduler_url=hygiene.scheduler_url or "",

@@ -67,3 +67,16 @@ def test_blocked_modules_import_again_after_the_block() -> None:
     with without_optional_modules((name,)), pytest.raises(ImportError):
         __import__(name)
     assert __import__(name).__name__ == name
+
+
+def test_code_only_steps_run_in_the_pipeline_process_and_llm_steps_in_forks(tmp_path: Path) -> None:
+    run_dir = make_run_dir(tmp_path, detail="fast")
+    assert run_to_end(run_dir) == 0  # LUIGI_WORKERS unset: 10 workers, so Luigi forks
+    evs = events(run_dir)
+    main_pid = next(e["pid"] for e in evs if e["kind"] == "run_started")
+    code_only = {cls.step_name() for cls in dag_stats("fast").tasks if cls.code_only()}
+    assert {"setup", "consolidate_assumptions", "schedule", "plan_digest", "report"} <= code_only
+    succeeded = {e["task"]: e["pid"] for e in evs if e["kind"] == "task_succeeded"}
+    assert len(succeeded) == len(dag_stats("fast").tasks)
+    for name, pid in succeeded.items():
+        assert (pid == main_pid) == (name in code_only), name
