@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 
 import luigi
-import luigi.scheduler
 from pydantic import BaseModel
 
 from planexe.llm.batch import OnError, run_batch_async
+from planexe.pipeline import hygiene
 from planexe.pipeline.context import RunContext, current_context
 from planexe.pipeline.rundir import Detail, PlanSpec, atomic_write_text
 
@@ -108,7 +108,7 @@ class PlanTask(luigi.Task):
     def retry_count(self) -> int:
         # Luigi sends this with every task it schedules. The local scheduler would apply its
         # own setting anyway, but a central luigid would use its own default (retry forever).
-        return int(luigi.scheduler.scheduler().retry_count)
+        return hygiene.retry_count()
 
     # ---- Luigi ----
     def requires(self) -> list[PlanTask]:

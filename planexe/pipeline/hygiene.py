@@ -87,8 +87,13 @@ def from_args(args: argparse.Namespace) -> Hygiene:
     )
 
 
+_applied: Hygiene | None = None
+
+
 def apply(h: Hygiene) -> None:
     """Write the options into Luigi's process-wide config, before ``luigi.build``."""
+    global _applied
+    _applied = h
     config = luigi.configuration.get_config()
     values = {
         ("worker", "id"): h.worker_id,
@@ -108,6 +113,14 @@ def apply(h: Hygiene) -> None:
         if not config.has_section(section):
             config.add_section(section)
         config.set(section, key, value)
+
+
+def retry_count() -> int:
+    """The scheduler's retry count, without re-reading Luigi's config each time (~1 ms a read;
+    Luigi asks once per task it schedules)."""
+    if _applied is not None:
+        return _applied.scheduler_retry_count
+    return int(luigi.scheduler.scheduler().retry_count)
 
 
 def effective() -> dict[str, Any]:
