@@ -112,7 +112,13 @@ class PlanTask(luigi.Task):
 
     # ---- Luigi ----
     def requires(self) -> list[PlanTask]:
-        return [dep(run_dir=self.run_dir, attempt=self.attempt) for dep in self.depends_on]
+        # Luigi asks again at every scheduling pass and before each run, and building a
+        # task instance re-reads each parameter's config (~0.1 ms); 700+ per plan unmemoised.
+        deps: list[PlanTask] | None = self.__dict__.get("_planexe_requires")
+        if deps is None:
+            deps = [dep(run_dir=self.run_dir, attempt=self.attempt) for dep in self.depends_on]
+            self.__dict__["_planexe_requires"] = deps
+        return deps
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(Path(self.run_dir) / self.output_filename()))
