@@ -3,12 +3,9 @@
 Used by ``bench/service.py --probes`` to measure a proposed change to the
 GET path before anyone makes it. ``PLANEXE_BENCH_PROBE`` lists the patches:
 
-* ``nomw``: without the ``@app.middleware("http")`` bearer-token check
-  (a Starlette ``BaseHTTPMiddleware``, which wraps every request in an extra
-  task group and memory streams even when no token is configured);
-* ``inline``: read-only store calls run on the event loop instead of hopping
-  to a worker thread (fine for SQLite's sub-millisecond reads; for PostgreSQL
-  the fix would be an async driver);
+* ``thread``: small reads (``Store.read_small``) hop to a worker thread on
+  SQLite too, as they do on PostgreSQL, to show what running them on the
+  event loop saves;
 * ``syncnormal``: SQLite ``PRAGMA synchronous = NORMAL`` (the WAL-mode setting
   SQLite recommends: no fsync per commit, still never corrupt; the last
   commits can be lost on power failure, not on a process crash).
@@ -21,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -31,7 +27,7 @@ from planexe.settings import get_settings
 from planexe_api.app import create_app
 from planexe_api.services.store import Store
 
-KNOWN = {"nomw", "inline", "syncnormal"}
+KNOWN = {"thread", "syncnormal"}
 
 
 def main() -> int:
@@ -41,13 +37,15 @@ def main() -> int:
     patches = set(filter(None, os.environ.get("PLANEXE_BENCH_PROBE", "").split(",")))
     if patches - KNOWN:
         raise SystemExit(f"unknown probe patches: {sorted(patches - KNOWN)}")
-    if "inline" in patches:
-        threaded = Store.run
+    if "thread" in patches:
+        open_store = Store.open
 
-        async def run(self: Store, fn: Callable[[Any], Any], *, write: bool = False) -> Any:
-            return await threaded(self, fn, write=True) if write else self.run_sync(fn)
+        def open_threaded(url: str) -> Store:
+            store = open_store(url)
+            store.loop_factory = None
+            return store
 
-        Store.run = run  # type: ignore[method-assign]
+        Store.open = open_threaded  # type: ignore[method-assign]
     if "syncnormal" in patches:
         from planexe_api.db import engine
 
@@ -61,8 +59,6 @@ def main() -> int:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings)
-    if "nomw" in patches and not settings.api_token:
-        app.user_middleware = [m for m in app.user_middleware if "BaseHTTPMiddleware" not in repr(m.cls)]
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, access_log=False)
     return 0
 

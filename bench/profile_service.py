@@ -7,11 +7,12 @@ The FastAPI app runs in this process (SQLite, runner off) and is called through
 ``httpx.ASGITransport``, one request at a time: no sockets, no uvicorn, no load
 generator on the same cores, so the figure is the app's own time per request.
 The minimum over rounds is reported: on a shared machine it is the least
-disturbed. Variants patch the app from the outside (see ``_service_probe.py``):
+disturbed. Variants:
 
-* ``nomw``: without the bearer-token ``BaseHTTPMiddleware`` (installed even with no token);
-* ``inline``: the read runs on the event loop instead of a worker thread;
-* ``nomw,inline``: both.
+* ``thread``: the read hops to a worker thread, as it does on PostgreSQL
+  (on SQLite ``Store.read_small`` runs it on the event loop);
+* ``token``: with ``PLANEXE_API_TOKEN`` set, so every request passes the
+  bearer-token middleware (and sends the header).
 """
 
 from __future__ import annotations
@@ -23,19 +24,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from _common import PROMPT, Stopwatch, finish, header, table
 
-VARIANTS = ["", "nomw", "inline", "nomw,inline"]
+VARIANTS = ["", "thread", "token"]
+TOKEN = "bench-token"
 
 
 async def per_request_ms(patches: set[str], workdir: Path, requests: int) -> float:
     from planexe.settings import get_settings
     from planexe_api.app import create_app
-    from planexe_api.services.store import Store
 
+    os.environ.pop("PLANEXE_API_TOKEN", None)
+    if "token" in patches:
+        os.environ["PLANEXE_API_TOKEN"] = TOKEN
     os.environ.update(
         {
             "PLANEXE_DATABASE_URL": f"sqlite:///{workdir / 'planexe.db'}",
@@ -46,20 +49,16 @@ async def per_request_ms(patches: set[str], workdir: Path, requests: int) -> flo
         }
     )
     get_settings.cache_clear()
-    threaded = Store.run
-    if "inline" in patches:
-
-        async def run(self: Store, fn: Any, *, write: bool = False) -> Any:
-            return await threaded(self, fn, write=True) if write else self.run_sync(fn)
-
-        Store.run = run  # type: ignore[method-assign]
     try:
         app = create_app(get_settings())
-        if "nomw" in patches:
-            app.user_middleware = [m for m in app.user_middleware if "BaseHTTPMiddleware" not in repr(m.cls)]
         async with app.router.lifespan_context(app):
+            if "thread" in patches:
+                app.state.planexe.store.loop_factory = None
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            headers = {"Authorization": f"Bearer {TOKEN}"} if "token" in patches else {}
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://bench", headers=headers
+            ) as client:
                 plan_id = (await client.post("/plans", json={"prompt": PROMPT, "detail": "fast"})).json()[
                     "id"
                 ]
@@ -71,7 +70,7 @@ async def per_request_ms(patches: set[str], workdir: Path, requests: int) -> flo
                     assert response.status_code == 200
                 return 1000 * (time.perf_counter() - started) / requests
     finally:
-        Store.run = threaded  # type: ignore[method-assign]
+        os.environ.pop("PLANEXE_API_TOKEN", None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "--probes",
         nargs="*",
         default=None,
-        help="API with candidate fixes from _service_probe.py (default: '' nomw inline syncnormal and all three;"
+        help="API with candidate fixes from _service_probe.py (default: '' thread syncnormal;"
         " none with --quick)",
     )
     args = p.parse_args(argv)
@@ -281,11 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     requests = args.requests or (100 if args.quick else 300)
     seconds = args.seconds or (3 if args.quick else 5)
     repeat = args.repeat or (1 if args.quick else 3)
-    probes = (
-        args.probes
-        if args.probes is not None
-        else ([] if args.quick else ["", "nomw", "inline", "syncnormal", "nomw,inline,syncnormal"])
-    )
+    probes = args.probes if args.probes is not None else ([] if args.quick else ["", "thread", "syncnormal"])
     info = header(
         "service", detail=detail, requests=requests, latency=args.latency, get_seconds=seconds, repeat=repeat
     )

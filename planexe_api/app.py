@@ -8,25 +8,24 @@ runner stops its children and puts their plans back in the queue.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from planexe import __version__
 from planexe.llm.config import load_llm_config
 from planexe.log import configure_logging, get_logger, register_secret
 from planexe.settings import Settings, get_settings
-from planexe_api.db.engine import make_engine, make_session_factory
+from planexe_api.auth import BearerToken
 from planexe_api.db.migrate import ensure_schema
 from planexe_api.db.models import WorkerRole
-from planexe_api.errors import error_body, install_error_handlers
+from planexe_api.errors import install_error_handlers
 from planexe_api.metrics import Metrics
 from planexe_api.routes import health, plans
 from planexe_api.services.pipeline_execution_service import PipelineExecutionService
+from planexe_api.services.plan_signals import PlanSignals
 from planexe_api.services.process_registry import ProcessRegistry
 from planexe_api.services.runner import Runner
 from planexe_api.services.store import Store
@@ -42,16 +41,22 @@ def build_state(
     llm_config = load_llm_config(settings)
     url = settings.effective_database_url()
     revision = ensure_schema(url)
-    engine = make_engine(url)
-    store = Store(make_session_factory(engine))
+    store = Store.open(url)
     registry = ProcessRegistry()
     metrics = Metrics()
+    signals = PlanSignals()
     runner = None
     if settings.runner if run_plans is None else run_plans:
         runner = Runner(
-            settings, store, PipelineExecutionService(settings), registry, role=role, metrics=metrics
+            settings,
+            store,
+            PipelineExecutionService(settings),
+            registry,
+            role=role,
+            metrics=metrics,
+            signals=signals,
         )
-    return AppState(settings, store, llm_config, registry, metrics, runner, revision)
+    return AppState(settings, store, llm_config, registry, metrics, runner, revision, signals)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -66,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.planexe = state
         log.info(
             "service_started",
-            database=state.store.factory.kw["bind"].dialect.name,
+            database=state.store.engine.dialect.name,
             runner=state.runner.worker_id if state.runner else None,
             offline=state.llm_config.is_offline,
         )
@@ -80,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     if state.runner is not None:
                         await state.runner.stop()
                 tg.cancel_scope.cancel()
-        state.store.factory.kw["bind"].dispose()
+        state.store.close()
 
     app = FastAPI(
         title="PlanExe",
@@ -93,20 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if token:
         # Installed only when a token is set: a middleware costs every request.
-        @app.middleware("http")
-        async def bearer_token(request: Request, call_next):
-            if request.url.path not in OPEN_PATHS:
-                given = request.headers.get("authorization", "")
-                scheme, _, value = given.partition(" ")
-                if scheme.lower() != "bearer" or not hmac.compare_digest(
-                    value.strip().encode(), token.encode()
-                ):
-                    return JSONResponse(
-                        error_body("unauthorized", "send 'Authorization: Bearer <PLANEXE_API_TOKEN>'"),
-                        status_code=401,
-                        headers={"WWW-Authenticate": "Bearer"},
-                    )
-            return await call_next(request)
+        app.add_middleware(BearerToken, token=token, open_paths=OPEN_PATHS)
 
     app.include_router(plans.router)
     app.include_router(health.router)

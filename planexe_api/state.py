@@ -9,6 +9,7 @@ from fastapi import Request
 from planexe.llm.config import LLMConfig
 from planexe.settings import Settings
 from planexe_api.metrics import Metrics
+from planexe_api.services.plan_signals import PlanSignals
 from planexe_api.services.process_registry import ProcessRegistry
 from planexe_api.services.runner import Runner
 from planexe_api.services.store import Store
@@ -23,7 +24,9 @@ class AppState:
     metrics: Metrics
     runner: Runner | None
     schema_revision: str
+    signals: PlanSignals  # wakes event streams when this process commits a plan's events
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a hop on every request.
     return request.app.state.planexe

@@ -27,6 +27,9 @@ from planexe.settings import normalise_database_url
 from planexe_api.db.errors import StoreBusy, StoreConflict, StoreError, StoreUnavailable
 
 BUSY_TIMEOUT_MS = 10_000  # SQLite: how long a writer waits for the lock before "database is locked"
+# SQLite, the single-connection engine for reads on the event loop: WAL readers wait only in rare
+# moments (a checkpoint resetting the log, recovery after a crash); the loop must not wait with them.
+LOOP_BUSY_TIMEOUT_MS = 50
 PG_POOL_SIZE = 5  # connections kept open per process
 PG_MAX_OVERFLOW = 10  # extra connections under load, closed when returned
 PG_POOL_RECYCLE_S = 1800  # seconds; replace connections before proxies or servers drop them
@@ -41,16 +44,24 @@ SQLITE_BEGIN_OPTION = "planexe_sqlite_begin"
 _BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for a SQLite or PostgreSQL URL, configured as described in the module docstring."""
+def make_engine(url: str, *, single_connection: bool = False) -> Engine:
+    """An engine for a SQLite or PostgreSQL URL, configured as described in the module docstring.
+
+    ``single_connection`` (SQLite): keep one connection; a checkout while it is
+    in use opens another rather than waiting, and a locked database fails after
+    ``LOOP_BUSY_TIMEOUT_MS`` (for code on an event loop, which must not block).
+    """
     sa_url = make_url(normalise_database_url(url))
     backend = sa_url.get_backend_name()
     if backend == "sqlite":
         database = sa_url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(sa_url)
+        pool_options = {"pool_size": 1, "max_overflow": -1} if single_connection else {}
+        engine = create_engine(sa_url, **pool_options)
         event.listen(engine, "connect", _sqlite_on_connect)
+        if single_connection:
+            event.listen(engine, "connect", _sqlite_short_busy_timeout)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     if backend == "postgresql":
@@ -80,6 +91,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _sqlite_short_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute(f"PRAGMA busy_timeout = {LOOP_BUSY_TIMEOUT_MS}")
 
 
 def _sqlite_on_begin(connection: Connection) -> None:

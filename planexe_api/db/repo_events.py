@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.orm import Session
 
 from planexe_api.db.errors import PlanNotFound
-from planexe_api.db.models import Plan, PlanEvent, PlanStatus, utcnow
+from planexe_api.db.models import Base, Plan, PlanEvent, PlanStatus, utcnow
 
 MAX_EVENTS_PAGE = 1000  # events per events_after call
 
@@ -66,11 +66,16 @@ def _append(
     if last is None:
         return None
     first = last - count + 1
-    session.add_all(
-        PlanEvent(plan_id=plan_id, seq=first + i, kind=kind, data=data, created_at=now)
-        for i, (kind, data) in enumerate(rows)
-    )
-    session.flush()
+    if rows:
+        # Core, not ORM objects: nobody needs the new ids back, and without RETURNING the
+        # rows go in one executemany (the ORM inserted them one statement each on SQLite).
+        session.execute(
+            insert(Base.metadata.tables[PlanEvent.__tablename__]),
+            [
+                {"plan_id": plan_id, "seq": first + i, "kind": kind, "data": data, "created_at": now}
+                for i, (kind, data) in enumerate(rows)
+            ],
+        )
     return list(range(first, last + 1))
 
 

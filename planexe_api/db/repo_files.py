@@ -7,17 +7,22 @@ could escape the run directory on restore is refused on the way in.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, load_only, undefer
 
-from planexe_api.db.models import PlanFile, utcnow
+from planexe_api.db import upsert
+from planexe_api.db.models import Base, PlanFile, utcnow
 from planexe_api.db.repo_leases import hold_fence
 
 RESTORE_BATCH = 16  # files fetched per round trip by all_file_contents
+# Files per INSERT statement: 7 parameters each keeps a chunk far below
+# PostgreSQL's 65,535 bind parameters and SQLite's 32,766.
+UPSERT_CHUNK = 500
 
 
 def check_file_name(name: str) -> str:
@@ -34,49 +39,78 @@ def check_file_name(name: str) -> str:
     return name
 
 
-def upsert_file(
+@dataclass(frozen=True)
+class FileUpload:
+    name: str  # relative to the run directory, '/'-separated (see check_file_name)
+    task: str  # the pipeline task that wrote it
+    content: bytes
+    sha256: str  # hex digest of content
+
+    @classmethod
+    def of(cls, name: str, task: str, content: bytes) -> FileUpload:
+        return cls(name, task, content, hashlib.sha256(content).hexdigest())
+
+
+def upsert_files(
     session: Session,
     *,
     plan_id: str,
     token: int,
-    name: str,
-    task: str,
-    content: bytes,
+    files: Sequence[FileUpload],
     now: datetime | None = None,
 ) -> bool:
-    """Store (or replace) one output file; False if ``token`` no longer holds the plan.
+    """Store (or replace) output files; False, and nothing stored, if ``token`` no longer holds the plan.
 
     Idempotent: storing the same bytes again changes nothing.
     """
-    check_file_name(name)
     if not hold_fence(session, plan_id=plan_id, token=token, now=now):
         return False
-    digest = hashlib.sha256(content).hexdigest()
-    stmt = (
-        select(PlanFile)
-        .where(PlanFile.plan_id == plan_id, PlanFile.name == name)
-        .options(load_only(PlanFile.id, PlanFile.sha256, PlanFile.task, PlanFile.size))
-    )
-    existing = session.scalars(stmt).first()
-    if existing is None:
-        session.add(
-            PlanFile(
-                plan_id=plan_id,
-                name=name,
-                task=task,
-                size=len(content),
-                sha256=digest,
-                content=content,
-                created_at=now or utcnow(),
-            )
-        )
-    elif existing.sha256 != digest or existing.task != task:
-        existing.task = task
-        existing.size = len(content)
-        existing.sha256 = digest
-        existing.content = content
-    session.flush()
+    store_files(session, plan_id=plan_id, files=files, now=now)
     return True
+
+
+def store_files(
+    session: Session, *, plan_id: str, files: Sequence[FileUpload], now: datetime | None = None
+) -> None:
+    """Write ``files`` in one statement per ``UPSERT_CHUNK`` files, without checking the fence.
+
+    Only for a transaction that has already passed the plan's fence
+    (``hold_fence`` or ``append_events`` returned true): that check locked the
+    plan row (PostgreSQL) or the database (SQLite ``BEGIN IMMEDIATE``) until
+    commit, so no other runner can take the plan over in between.
+    A file whose stored sha256 and task already match is not rewritten.
+    """
+    latest = {check_file_name(f.name): f for f in files}  # one row per name, or ON CONFLICT refuses
+    if not latest:
+        return
+    created_at = now or utcnow()
+    rows = [
+        {
+            "plan_id": plan_id,
+            "name": f.name,
+            "task": f.task,
+            "size": len(f.content),
+            "sha256": f.sha256,
+            "content": f.content,
+            "created_at": created_at,
+        }
+        for f in latest.values()
+    ]
+    table = Base.metadata.tables[PlanFile.__tablename__]
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        stmt = upsert.insert(session, table).values(rows[start : start + UPSERT_CHUNK])
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.plan_id, table.c.name],
+            set_={
+                "task": excluded.task,
+                "size": excluded.size,
+                "sha256": excluded.sha256,
+                "content": excluded.content,
+            },
+            where=or_(table.c.sha256 != excluded.sha256, table.c.task != excluded.task),
+        )
+        session.execute(stmt)
 
 
 def list_files(session: Session, plan_id: str) -> list[PlanFile]:

@@ -10,7 +10,7 @@ See docs/database.md for the rules and the reasons.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from planexe_api.db.models import TERMINAL_STATUSES, Plan, PlanStatus, utcnow
 from planexe_api.db.repo_events import append_service_events
+from planexe_api.db.repo_usage import UsageDelta, plan_increments
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,11 @@ def update_progress(
     done: int,
     total: int,
     running_tasks: Sequence[str],
+    usage: Mapping[str, UsageDelta] | None = None,
     now: datetime | None = None,
 ) -> bool:
-    """Record task progress (LLM counters are kept by ``repo_usage.add_usage``)."""
+    """Record task progress, and add ``usage`` to the plan's LLM totals (the per-model rows are
+    ``repo_usage.store_usage``'s): one UPDATE of the plan row per sync instead of two."""
     stmt = (
         update(Plan)
         .where(*_fenced(plan_id, token))
@@ -121,6 +124,7 @@ def update_progress(
             progress_total=total,
             running_tasks=list(running_tasks),
             updated_at=now or utcnow(),
+            **(plan_increments(usage) if usage else {}),
         )
         .returning(Plan.id)
     )

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from planexe_api.db.errors import DuplicateIdempotencyKey, InvalidCursor, InvalidTransition, PlanNotFound
-from planexe_api.db.models import Plan, PlanDetail, PlanStatus, new_plan_id, utcnow
+from planexe_api.db.models import LlmUsage, Plan, PlanDetail, PlanStatus, new_plan_id, utcnow
 from planexe_api.db.repo_events import append_service_events
 
 MAX_LIST_LIMIT = 500  # plans per page
@@ -77,6 +77,20 @@ def create_plan(
 
 def get_plan(session: Session, plan_id: str) -> Plan | None:
     return session.get(Plan, plan_id, populate_existing=True)
+
+
+def get_plan_with_usage(session: Session, plan_id: str) -> tuple[Plan, list[LlmUsage]] | None:
+    """The plan and its usage by model (sorted by model), in one query; None if there is no such plan."""
+    stmt = (
+        select(Plan, LlmUsage)
+        .outerjoin(LlmUsage, LlmUsage.plan_id == Plan.id)
+        .where(Plan.id == plan_id)
+        .order_by(LlmUsage.model)
+    )
+    rows = session.execute(stmt).all()
+    if not rows:
+        return None
+    return rows[0][0], [usage for _, usage in rows if usage is not None]
 
 
 def find_by_idempotency_key(session: Session, key: str) -> Plan | None:

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from planexe_api.db.models import LlmUsage, Plan, PlanStatus, utcnow
+from planexe_api.db import upsert
+from planexe_api.db.models import Base, LlmUsage, Plan, PlanStatus, utcnow
+
+
+@dataclass
+class UsageDelta:
+    """What to add to one model's usage."""
+
+    calls: int = 0  # successful calls
+    failed_attempts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0  # seconds
 
 
 def add_usage(
@@ -15,58 +30,65 @@ def add_usage(
     *,
     plan_id: str,
     token: int,
-    model: str,
-    calls: int = 0,
-    failed_attempts: int = 0,
-    prompt_tokens: int = 0,
-    completion_tokens: int = 0,
-    latency_s: float = 0.0,
+    usage: Mapping[str, UsageDelta],
     now: datetime | None = None,
 ) -> bool:
-    """Add to the plan's usage of ``model`` and to the plan's totals; False if fenced out.
-
-    The fenced UPDATE of the plan row comes first and locks it, so the
-    update-then-insert of the usage row below cannot race another writer.
-    """
-    fenced = (
+    """Add ``usage`` (by model) to the plan's usage and totals; False, nothing written, if fenced out."""
+    stmt = (
         update(Plan)
         .where(Plan.id == plan_id, Plan.fencing_token == token, Plan.status == PlanStatus.RUNNING)
-        .values(
-            llm_calls=Plan.llm_calls + calls,
-            prompt_tokens=Plan.prompt_tokens + prompt_tokens,
-            completion_tokens=Plan.completion_tokens + completion_tokens,
-            updated_at=now or utcnow(),
-        )
+        .values(updated_at=now or utcnow(), **plan_increments(usage))
         .returning(Plan.id)
     )
-    if session.execute(fenced).first() is None:
+    if session.execute(stmt).first() is None:
         return False
-    increment = (
-        update(LlmUsage)
-        .where(LlmUsage.plan_id == plan_id, LlmUsage.model == model)
-        .values(
-            calls=LlmUsage.calls + calls,
-            failed_attempts=LlmUsage.failed_attempts + failed_attempts,
-            prompt_tokens=LlmUsage.prompt_tokens + prompt_tokens,
-            completion_tokens=LlmUsage.completion_tokens + completion_tokens,
-            latency_s_total=LlmUsage.latency_s_total + latency_s,
-        )
-        .returning(LlmUsage.model)
-    )
-    if session.execute(increment).first() is None:
-        session.add(
-            LlmUsage(
-                plan_id=plan_id,
-                model=model,
-                calls=calls,
-                failed_attempts=failed_attempts,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                latency_s_total=latency_s,
-            )
-        )
-        session.flush()
+    store_usage(session, plan_id=plan_id, usage=usage)
     return True
+
+
+def plan_increments(usage: Mapping[str, UsageDelta]) -> dict[str, Any]:
+    """``UPDATE plans SET`` values that add ``usage`` to the plan's totals."""
+    deltas = usage.values()
+    return {
+        "llm_calls": Plan.llm_calls + sum(u.calls for u in deltas),
+        "prompt_tokens": Plan.prompt_tokens + sum(u.prompt_tokens for u in deltas),
+        "completion_tokens": Plan.completion_tokens + sum(u.completion_tokens for u in deltas),
+    }
+
+
+def store_usage(session: Session, *, plan_id: str, usage: Mapping[str, UsageDelta]) -> None:
+    """Add ``usage`` to the per-model rows in one statement, without checking the fence.
+
+    Only for a transaction that has already passed the plan's fence (see
+    ``repo_files.store_files``) and adds the totals to the plan row itself
+    (``plan_increments``). The upsert adds to a row another sync created,
+    so two writers can never lose an increment.
+    """
+    if not usage:
+        return
+    table = Base.metadata.tables[LlmUsage.__tablename__]
+    stmt = upsert.insert(session, table).values(
+        [
+            {
+                "plan_id": plan_id,
+                "model": model,
+                "calls": u.calls,
+                "failed_attempts": u.failed_attempts,
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "latency_s_total": u.latency_s,
+            }
+            for model, u in usage.items()
+        ]
+    )
+    excluded = stmt.excluded
+    counters = ("calls", "failed_attempts", "prompt_tokens", "completion_tokens", "latency_s_total")
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[table.c.plan_id, table.c.model],
+            set_={name: table.c[name] + excluded[name] for name in counters},
+        )
+    )
 
 
 def usage_for_plan(session: Session, plan_id: str) -> list[LlmUsage]:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from planexe.errors import LLMConfigError
 from planexe.pipeline.rundir import REPORT_FILE
-from planexe_api.db import repo_events, repo_files, repo_plans, repo_usage
+from planexe_api.db import repo_events, repo_files, repo_plans
 from planexe_api.db.errors import DuplicateIdempotencyKey, InvalidCursor, InvalidTransition, PlanNotFound
 from planexe_api.db.models import Plan, PlanStatus
 from planexe_api.errors import ApiError, Conflict, NotFound, TooManyPlans
@@ -24,7 +24,7 @@ from planexe_api.state import AppState, get_state
 router = APIRouter(prefix="/plans", tags=["plans"])
 State = Annotated[AppState, Depends(get_state)]
 
-SSE_POLL_S = 0.3  # how often the event stream looks for new events
+SSE_POLL_S = 0.3  # seconds; how often an event stream looks for new events unless woken sooner
 SSE_KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
 _MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -38,10 +38,10 @@ def _not_found(plan_id: str) -> NotFound:
 
 
 def _load(session: Session, plan_id: str) -> PlanOut:
-    plan = repo_plans.get_plan(session, plan_id)
-    if plan is None:
+    found = repo_plans.get_plan_with_usage(session, plan_id)
+    if found is None:
         raise _not_found(plan_id)
-    return PlanOut.of(plan, repo_usage.usage_for_plan(session, plan_id))
+    return PlanOut.of(*found)
 
 
 @router.post("", status_code=202, response_model=PlanOut)
@@ -130,7 +130,7 @@ async def list_plans(
 @router.get("/{plan_id}", response_model=PlanOut)
 async def get_plan(plan_id: str, state: State) -> PlanOut:
     """Status, progress, tasks running now, attempt, LLM usage and, on failure, the reason."""
-    return await state.store.run(lambda s: _load(s, plan_id))
+    return await state.store.read_small(lambda s: _load(s, plan_id))
 
 
 @router.post("/{plan_id}/cancel", response_model=PlanOut)
@@ -145,6 +145,7 @@ async def cancel_plan(plan_id: str, state: State) -> PlanOut:
         return PlanOut.of(plan)
 
     out = await state.store.run(cancel, write=True)
+    state.signals.notify(plan_id)
     runner = state.runner
     if runner is not None and plan_id in runner.runs:
         # This replica runs it: act now rather than at the next heartbeat.
@@ -165,6 +166,7 @@ async def resume_plan(plan_id: str, state: State) -> PlanOut:
             raise Conflict(str(exc), code="not_resumable") from exc
 
     out = await state.store.run(resume, write=True)
+    state.signals.notify(plan_id)
     if state.runner is not None:
         state.runner.wake()
     return out
@@ -218,7 +220,7 @@ async def get_file(plan_id: str, name: str, state: State) -> Response:
 @router.get("/{plan_id}/report", response_class=Response)
 async def get_report(plan_id: str, state: State) -> Response:
     """The self-contained HTML report; 409 while the plan is not completed."""
-    plan = await state.store.run(lambda s: repo_plans.get_plan(s, plan_id))
+    plan = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
     if plan is None:
         raise _not_found(plan_id)
     if plan.status != PlanStatus.COMPLETED:
@@ -250,14 +252,16 @@ async def stream_events(
     the plan reaches completed, failed or cancelled.
     """
     start = after if after is not None else _parse_last_event_id(last_event_id)
-    if await state.store.run(lambda s: repo_plans.get_plan(s, plan_id)) is None:
+    if await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id)) is None:
         raise _not_found(plan_id)
 
     async def generate() -> AsyncIterator[bytes]:
         seq = start
-        idle = 0.0
+        quiet_since = anyio.current_time()
         yield b"retry: 2000\n\n"
         while True:
+            # Before the read, so a commit that lands after it still ends the wait below.
+            wake = state.signals.listen(plan_id)
 
             def poll(session: Session, since: int = seq) -> tuple[list[tuple[int, str, dict[str, Any]]], str]:
                 plan = repo_plans.get_plan(session, plan_id)
@@ -272,17 +276,19 @@ async def stream_events(
                 yield _sse(event_seq, kind, data)
                 seq = event_seq
             if events:
-                idle = 0.0
+                quiet_since = anyio.current_time()
                 continue
             if PlanStatus(status).is_terminal:
                 yield _sse(seq, "end", {"status": status})
                 return
             if await request.is_disconnected():
                 return
-            await anyio.sleep(SSE_POLL_S)
-            idle += SSE_POLL_S
-            if idle >= SSE_KEEPALIVE_S:
-                idle = 0.0
+            # Woken at once when this process commits the plan's events; the timeout is the
+            # poll for plans that another replica runs.
+            with anyio.move_on_after(SSE_POLL_S):
+                await wake.wait()
+            if anyio.current_time() - quiet_since >= SSE_KEEPALIVE_S:
+                quiet_since = anyio.current_time()
                 yield b": keep-alive\n\n"
 
     return StreamingResponse(

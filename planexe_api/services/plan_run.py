@@ -73,7 +73,14 @@ class PlanRun:
             restored = await self._restore(run_dir)
             spec = PlanSpec(prompt=c.prompt, detail=c.detail, llm_model=c.llm_model, plan_id=c.plan_id)  # type: ignore[arg-type]
             launch = execution.launch_spec(spec, run=c.token)
-            self.sync = PlanSync(self.store, c.plan_id, c.token, run_dir, observer=self.runner.metrics)
+            self.sync = PlanSync(
+                self.store,
+                c.plan_id,
+                c.token,
+                run_dir,
+                observer=self.runner.metrics,
+                signals=self.runner.signals,
+            )
             self.log.info("plan_started", restored_files=restored, run_dir=str(run_dir))
             await self._service_event(
                 "plan_running", worker_id=self.runner.worker_id, restored_files=restored
@@ -232,8 +239,12 @@ class PlanRun:
         """A final write, retried through a database outage: the run's outcome must not be lost."""
         for attempt in range(1, 31):
             try:
-                return bool(await self.store.run(fn, write=True))
+                written = bool(await self.store.run(fn, write=True))
             except StoreError as exc:
                 self.log.warning("final_write_retry", attempt=attempt, error=str(exc))
                 await anyio.sleep(1.0)
+                continue
+            if written:  # each of these writes an event: a finish, a requeue, a service event
+                self.runner.signals.notify(self.claim.plan_id)
+            return written
         return False

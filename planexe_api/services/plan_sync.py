@@ -8,7 +8,6 @@ holds, nothing is written and the caller learns the lease is lost.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,9 @@ from planexe.pipeline.progress import Progress
 from planexe.pipeline.rundir import EVENTS_FILE, REPORT_FILE, atomic_write_bytes
 from planexe_api.db import repo_events, repo_files, repo_leases, repo_usage
 from planexe_api.db.models import utcnow
+from planexe_api.db.repo_files import FileUpload
+from planexe_api.db.repo_usage import UsageDelta
+from planexe_api.services.plan_signals import PlanSignals
 from planexe_api.services.store import Store
 
 
@@ -29,27 +31,25 @@ class Observer(Protocol):
 
 
 @dataclass
-class Usage:
-    calls: int = 0
-    failed_attempts: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_s: float = 0.0
-
-
-@dataclass
 class Batch:
     events: list[dict[str, Any]] = field(default_factory=list)
-    files: list[tuple[str, str, bytes]] = field(default_factory=list)  # (name, task, content)
-    usage: dict[str, Usage] = field(default_factory=lambda: defaultdict(Usage))
+    files: list[FileUpload] = field(default_factory=list)
+    usage: dict[str, UsageDelta] = field(default_factory=lambda: defaultdict(UsageDelta))
 
 
 class PlanSync:
     def __init__(
-        self, store: Store, plan_id: str, token: int, run_dir: Path, observer: Observer | None = None
+        self,
+        store: Store,
+        plan_id: str,
+        token: int,
+        run_dir: Path,
+        observer: Observer | None = None,
+        signals: PlanSignals | None = None,
     ) -> None:
         self.store = store
         self.observer = observer
+        self.signals = signals
         self.plan_id = plan_id
         self.token = token
         self.run_dir = run_dir
@@ -87,13 +87,16 @@ class PlanSync:
             content = (self.run_dir / name).read_bytes()
         except FileNotFoundError:
             return
-        digest = hashlib.sha256(content).hexdigest()
-        if self.files_sent.get(name) != digest:
-            batch.files.append((name, task, content))
-            self.files_sent[name] = digest
+        upload = FileUpload.of(name, task, content)
+        if self.files_sent.get(name) != upload.sha256:
+            batch.files.append(upload)
+            self.files_sent[name] = upload.sha256
 
     def _write(self, session: Session, batch: Batch) -> bool:
         now = utcnow()
+        # The first statement is the fence: it locks the plan row (PostgreSQL) under the
+        # database write lock this transaction already holds (SQLite), so the unfenced
+        # stores below cannot land after another runner has taken the plan over.
         if batch.events:
             seqs = repo_events.append_events(
                 session, plan_id=self.plan_id, token=self.token, events=batch.events, now=now
@@ -102,22 +105,8 @@ class PlanSync:
                 return False
         elif not repo_leases.hold_fence(session, plan_id=self.plan_id, token=self.token, now=now):
             return False
-        for name, task, content in batch.files:
-            repo_files.upsert_file(
-                session, plan_id=self.plan_id, token=self.token, name=name, task=task, content=content
-            )
-        for model, usage in batch.usage.items():
-            repo_usage.add_usage(
-                session,
-                plan_id=self.plan_id,
-                token=self.token,
-                model=model,
-                calls=usage.calls,
-                failed_attempts=usage.failed_attempts,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                latency_s=usage.latency_s,
-            )
+        repo_files.store_files(session, plan_id=self.plan_id, files=batch.files, now=now)
+        repo_usage.store_usage(session, plan_id=self.plan_id, usage=batch.usage)
         snap = self.progress
         return repo_leases.update_progress(
             session,
@@ -126,6 +115,7 @@ class PlanSync:
             done=len(snap.done),
             total=snap.total,
             running_tasks=sorted(snap.running),
+            usage=batch.usage,
             now=now,
         )
 
@@ -141,7 +131,7 @@ class PlanSync:
         if not batch.events and not batch.files:
             self._pending = None
             return True
-        held = await self.store.run(lambda s: self._write(s, batch), write=True)
+        held = await self._ship(batch)
         self._pending = None
         if held and resending:
             # The kept batch is out; the lines written while the database was away are not yet
@@ -154,7 +144,13 @@ class PlanSync:
         self._add_file(batch, REPORT_FILE, "report")
         if not batch.files:
             return False
-        return await self.store.run(lambda s: self._write(s, batch), write=True)
+        return await self._ship(batch)
+
+    async def _ship(self, batch: Batch) -> bool:
+        held = await self.store.run(lambda s: self._write(s, batch), write=True)
+        if held and self.signals is not None:
+            self.signals.notify(self.plan_id)
+        return held
 
 
 def restore_outputs(store: Store, plan_id: str, run_dir: Path) -> int:

@@ -26,6 +26,7 @@ from planexe_api.db.models import Plan, WorkerRole, utcnow
 from planexe_api.metrics import Metrics
 from planexe_api.services.pipeline_execution_service import PipelineExecutionService
 from planexe_api.services.plan_run import PlanRun
+from planexe_api.services.plan_signals import PlanSignals
 from planexe_api.services.process_registry import ProcessRegistry
 from planexe_api.services.recovery import recover_on_startup, sweep_expired
 from planexe_api.services.store import Store
@@ -72,6 +73,7 @@ class Runner:
         registry: ProcessRegistry,
         role: WorkerRole = WorkerRole.API,
         metrics: Metrics | None = None,
+        signals: PlanSignals | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -79,6 +81,7 @@ class Runner:
         self.registry = registry
         self.role = role
         self.metrics = metrics
+        self.signals = signals or PlanSignals()
         self.worker_id = new_worker_id(role)
         self.runs: dict[str, PlanRun] = {}
         self._wake = anyio.Event()

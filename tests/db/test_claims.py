@@ -15,7 +15,7 @@ from sqlalchemy import select
 from planexe_api.db.errors import DuplicateIdempotencyKey
 from planexe_api.db.models import Plan, PlanEvent, PlanStatus
 from planexe_api.db.repo_events import append_events, events_after
-from planexe_api.db.repo_files import list_files, upsert_file
+from planexe_api.db.repo_files import FileUpload, list_files, upsert_files
 from planexe_api.db.repo_leases import (
     RecoveryOutcome,
     claim_next,
@@ -27,7 +27,7 @@ from planexe_api.db.repo_leases import (
     update_progress,
 )
 from planexe_api.db.repo_plans import create_plan, find_by_idempotency_key, request_cancel
-from planexe_api.db.repo_usage import add_usage, usage_for_plan
+from planexe_api.db.repo_usage import UsageDelta, add_usage, usage_for_plan
 
 THREADS = 8
 
@@ -215,10 +215,10 @@ class TestFencing:
                 ).held,
                 update_progress(session, plan_id=plan_id, token=token, done=5, total=5, running_tasks=["X"]),
                 append_events(session, plan_id=plan_id, token=token, events=[{"kind": "stale"}]),
-                upsert_file(
-                    session, plan_id=plan_id, token=token, name="stale.txt", task="T", content=b"old"
+                upsert_files(
+                    session, plan_id=plan_id, token=token, files=[FileUpload.of("stale.txt", "T", b"old")]
                 ),
-                add_usage(session, plan_id=plan_id, token=token, model="m", calls=7),
+                add_usage(session, plan_id=plan_id, token=token, usage={"m": UsageDelta(calls=7)}),
                 requeue_plan(session, plan_id=plan_id, token=token, reason="stale"),
                 finish_plan(session, plan_id=plan_id, token=token, status="completed", now=at(100)),
             ]

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from dbhelpers import T0, Store, at
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import InvalidRequestError
 
+from planexe_api.db import repo_files
 from planexe_api.db.engine import make_engine, make_session_factory, transaction
 from planexe_api.db.errors import (
     DuplicateIdempotencyKey,
@@ -21,8 +22,15 @@ from planexe_api.db.errors import (
 )
 from planexe_api.db.models import LlmUsage, Plan, PlanEvent, PlanFile, PlanStatus
 from planexe_api.db.repo_events import append_events, append_service_events, events_after
-from planexe_api.db.repo_files import all_file_contents, get_file, list_files, upsert_file
-from planexe_api.db.repo_leases import finish_plan
+from planexe_api.db.repo_files import (
+    FileUpload,
+    all_file_contents,
+    get_file,
+    list_files,
+    store_files,
+    upsert_files,
+)
+from planexe_api.db.repo_leases import finish_plan, update_progress
 from planexe_api.db.repo_plans import (
     count_by_status,
     create_plan,
@@ -32,7 +40,7 @@ from planexe_api.db.repo_plans import (
     request_cancel,
     resume_plan,
 )
-from planexe_api.db.repo_usage import add_usage, usage_for_plan
+from planexe_api.db.repo_usage import UsageDelta, add_usage, store_usage, usage_for_plan
 from planexe_api.db.repo_workers import (
     dead_workers,
     heartbeat_worker,
@@ -201,12 +209,12 @@ class TestFiles:
         plan_id, token = self._claimed(store)
         for _ in range(2):
             with store.write() as session:
-                assert upsert_file(
-                    session, plan_id=plan_id, token=token, name="001-plan.json", task="T1", content=b"{}"
+                assert upsert_files(
+                    session, plan_id=plan_id, token=token, files=[FileUpload.of("001-plan.json", "T1", b"{}")]
                 )
         with store.write() as session:
-            assert upsert_file(
-                session, plan_id=plan_id, token=token, name="002-swot.md", task="T2", content=b"# S"
+            assert upsert_files(
+                session, plan_id=plan_id, token=token, files=[FileUpload.of("002-swot.md", "T2", b"# S")]
             )
         with store.read() as session:
             files = list_files(session, plan_id)
@@ -218,23 +226,77 @@ class TestFiles:
             with pytest.raises(InvalidRequestError):
                 _ = files[0].content  # metadata only: the bytes are not loaded
         with store.write() as session:
-            assert upsert_file(
-                session, plan_id=plan_id, token=token, name="001-plan.json", task="T1", content=b"[1]"
+            assert upsert_files(
+                session, plan_id=plan_id, token=token, files=[FileUpload.of("001-plan.json", "T1", b"[1]")]
             )
         with store.read() as session:
             stored = get_file(session, plan_id, "001-plan.json")
             assert stored is not None and stored.content == b"[1]" and stored.size == 3
+            assert stored.sha256 == hashlib.sha256(b"[1]").hexdigest()
             assert get_file(session, plan_id, "missing") is None
             assert session.scalar(select(func.count()).select_from(PlanFile)) == 2
+
+    def test_many_files_in_one_batch_are_all_stored(
+        self, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(repo_files, "UPSERT_CHUNK", 7)  # several statements, the last one short
+        plan_id, token = self._claimed(store)
+        contents = {f"sub/{i:03}.txt": bytes([i]) * (i * 100) for i in range(40)}
+        batch = [FileUpload.of(name, f"T{i}", content) for i, (name, content) in enumerate(contents.items())]
+        with store.write() as session:
+            assert upsert_files(session, plan_id=plan_id, token=token, files=batch, now=at(5))
+        with store.read() as session:
+            files = list_files(session, plan_id)
+            assert [(f.name, f.task, f.size, f.sha256, f.created_at) for f in files] == [
+                (u.name, u.task, len(u.content), u.sha256, at(5)) for u in batch
+            ]
+            assert dict(all_file_contents(session, plan_id)) == contents
+
+    def test_a_name_twice_in_one_batch_keeps_the_last(self, store: Store) -> None:
+        plan_id, token = self._claimed(store)
+        batch = [FileUpload.of("a.md", "T1", b"first"), FileUpload.of("a.md", "T2", b"second")]
+        with store.write() as session:
+            assert upsert_files(session, plan_id=plan_id, token=token, files=batch)
+        with store.read() as session:
+            stored = get_file(session, plan_id, "a.md")
+            assert stored is not None and (stored.task, stored.content) == ("T2", b"second")
+
+    def test_unchanged_file_is_not_rewritten(self, store: Store) -> None:
+        plan_id, token = self._claimed(store)
+        with store.write() as session:
+            assert upsert_files(
+                session, plan_id=plan_id, token=token, files=[FileUpload.of("a.md", "T", b"same")]
+            )
+        # A row that the upsert's WHERE skips is left exactly as it was: tamper with the stored
+        # bytes behind the digest's back, and an upsert with the same digest must not restore them.
+        with store.write() as session:
+            session.execute(update(PlanFile).values(content=b"marker"))
+        with store.write() as session:
+            assert upsert_files(
+                session, plan_id=plan_id, token=token, files=[FileUpload.of("a.md", "T", b"same")]
+            )
+        with store.read() as session:
+            stored = get_file(session, plan_id, "a.md")
+            assert stored is not None and stored.content == b"marker"
+        # Another task with the same bytes is a change (it says who wrote the file).
+        with store.write() as session:
+            assert upsert_files(
+                session, plan_id=plan_id, token=token, files=[FileUpload.of("a.md", "T9", b"same")]
+            )
+        with store.read() as session:
+            stored = get_file(session, plan_id, "a.md")
+            assert stored is not None and (stored.task, stored.content) == ("T9", b"same")
 
     def test_restore_iterates_every_file(self, store: Store, tmp_path: Path) -> None:
         plan_id, token = self._claimed(store)
         contents = {f"sub/{i:03}.txt": bytes([i]) * (i * 1000) for i in range(40)}
         with store.write() as session:
-            for name, content in contents.items():
-                assert upsert_file(
-                    session, plan_id=plan_id, token=token, name=name, task="T", content=content
-                )
+            assert upsert_files(
+                session,
+                plan_id=plan_id,
+                token=token,
+                files=[FileUpload.of(name, "T", content) for name, content in contents.items()],
+            )
         with store.read() as session:
             for name, content in all_file_contents(session, plan_id):
                 target = tmp_path / name
@@ -246,14 +308,23 @@ class TestFiles:
 
     @pytest.mark.parametrize("name", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "a\\b", "./a"])
     def test_names_that_escape_the_run_dir_are_refused(self, store: Store, name: str) -> None:
+        plan_id, token = self._claimed(store)
+        batch = [FileUpload.of("ok.md", "T", b""), FileUpload.of(name, "T", b"")]
         with store.write() as session, pytest.raises(ValueError, match="run directory"):
-            upsert_file(session, plan_id="x", token=1, name=name, task="T", content=b"")
+            upsert_files(session, plan_id=plan_id, token=token, files=batch)
+        with store.write() as session, pytest.raises(ValueError, match="run directory"):
+            store_files(session, plan_id=plan_id, files=batch)
+        with store.read() as session:
+            assert list_files(session, plan_id) == []
 
     def test_fenced_out_stores_nothing(self, store: Store) -> None:
         plan_id, token = self._claimed(store)
         with store.write() as session:
-            assert not upsert_file(
-                session, plan_id=plan_id, token=token + 1, name="a", task="T", content=b"x"
+            assert not upsert_files(
+                session,
+                plan_id=plan_id,
+                token=token + 1,
+                files=[FileUpload.of("a", "T", b"x"), FileUpload.of("b", "T", b"y")],
             )
         with store.read() as session:
             assert list_files(session, plan_id) == []
@@ -265,14 +336,15 @@ class TestUsage:
         claimed = store.claim()
         assert claimed is not None
         token = claimed.fencing_token
-        for model, calls in (("m1", 2), ("m1", 3), ("m2", 1)):
+
+        def delta(calls: int) -> UsageDelta:
+            return UsageDelta(calls, 1, 100 * calls, 10 * calls, 0.5 * calls)
+
+        for batch in ({"m1": delta(2)}, {"m1": delta(3), "m2": delta(1)}):
             with store.write() as session:
-                assert add_usage(
-                    session, plan_id=plan_id, token=token, model=model, calls=calls, failed_attempts=1,
-                    prompt_tokens=100 * calls, completion_tokens=10 * calls, latency_s=0.5 * calls,
-                )  # fmt: skip
+                assert add_usage(session, plan_id=plan_id, token=token, usage=batch)
         with store.write() as session:
-            assert not add_usage(session, plan_id=plan_id, token=token + 1, model="m1", calls=100)
+            assert not add_usage(session, plan_id=plan_id, token=token + 1, usage={"m1": delta(100)})
         with store.read() as session:
             usage = [
                 (u.model, u.calls, u.failed_attempts, u.prompt_tokens, u.latency_s_total)
@@ -281,6 +353,28 @@ class TestUsage:
         assert usage == [("m1", 5, 2, 500, 2.5), ("m2", 1, 1, 100, 0.5)]
         plan = store.get(plan_id)
         assert (plan.llm_calls, plan.prompt_tokens, plan.completion_tokens) == (6, 600, 60)
+
+    def test_progress_adds_usage_to_the_plan_totals(self, store: Store) -> None:
+        plan_id = store.add_plan()
+        claimed = store.claim()
+        assert claimed is not None
+        for calls in (2, 3):
+            with store.write() as session:
+                usage = {"m1": UsageDelta(calls=calls, prompt_tokens=10, completion_tokens=1)}
+                store_usage(session, plan_id=plan_id, usage=usage)
+                assert update_progress(
+                    session,
+                    plan_id=plan_id,
+                    token=claimed.fencing_token,
+                    done=1,
+                    total=2,
+                    running_tasks=[],
+                    usage=usage,
+                )
+        plan = store.get(plan_id)
+        assert (plan.llm_calls, plan.prompt_tokens, plan.completion_tokens) == (5, 20, 2)
+        with store.read() as session:
+            assert [(u.model, u.calls) for u in usage_for_plan(session, plan_id)] == [("m1", 5)]
 
 
 class TestWorkers:
@@ -318,8 +412,8 @@ class TestTransactions:
         with store.write() as session:
             token = claimed.fencing_token
             append_events(session, plan_id=plan_id, token=token, events=[{"kind": "a"}])
-            upsert_file(session, plan_id=plan_id, token=token, name="f", task="T", content=b"x")
-            add_usage(session, plan_id=plan_id, token=token, model="m", calls=1)
+            upsert_files(session, plan_id=plan_id, token=token, files=[FileUpload.of("f", "T", b"x")])
+            add_usage(session, plan_id=plan_id, token=token, usage={"m": UsageDelta(calls=1)})
         with store.write() as session:
             session.execute(delete(Plan).where(Plan.id == plan_id))
         with store.read() as session:

@@ -1,0 +1,111 @@
+"""The event stream is woken by commits in its own process, and still polls for the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from planexe.pipeline.rundir import EVENTS_FILE
+from planexe.settings import get_settings
+from planexe_api.app import create_app
+from planexe_api.db.models import utcnow
+from planexe_api.db.repo_events import append_events
+from planexe_api.db.repo_leases import claim_next, finish_plan
+from planexe_api.routes import plans
+from planexe_api.services.plan_signals import PlanSignals
+from planexe_api.services.plan_sync import PlanSync
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    for name, value in {
+        "PLANEXE_DATABASE_URL": db_url,
+        "PLANEXE_RUNS_DIR": str(tmp_path / "runs"),
+        "PLANEXE_DATA_DIR": str(tmp_path / "data"),
+        "PLANEXE_RUNNER": "false",
+        "PLANEXE_LOG_LEVEL": "warning",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    return create_app(get_settings())
+
+
+def _parse(body: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for block in body.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            out.append((fields["event"], json.loads(fields["data"])))
+    return out
+
+
+def test_a_stream_is_woken_by_a_sync_in_its_process(
+    app: FastAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No poll within the test's lifetime: only the signals can move the stream on.
+    monkeypatch.setattr(plans, "SSE_POLL_S", 3600.0)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+
+    async def main() -> None:
+        async with app.router.lifespan_context(app):
+            state = app.state.planexe
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                plan_id = (await client.post("/plans", json={"prompt": "Open a bakery"})).json()["id"]
+                claimed = await state.store.run(
+                    lambda s: claim_next(s, worker_id="w", lease_s=30, now=utcnow()), write=True
+                )
+                assert claimed is not None
+                token = claimed.fencing_token
+                body: list[str] = []
+
+                async def stream() -> None:
+                    body.append((await client.get(f"/plans/{plan_id}/events")).text)
+
+                with anyio.fail_after(30):
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(stream)
+                        await anyio.sleep(0.05)  # usually the stream is waiting by now; either order works
+                        sync = PlanSync(state.store, plan_id, token, run_dir, signals=state.signals)
+                        (run_dir / EVENTS_FILE).write_text(
+                            json.dumps({"kind": "task_started", "task": "A"}) + "\n"
+                        )
+                        assert await sync.pump()
+
+                        def finish(session: Any) -> bool:
+                            event = {"kind": "plan_finished", "status": "completed"}
+                            assert append_events(session, plan_id=plan_id, token=token, events=[event])
+                            return finish_plan(
+                                session, plan_id=plan_id, token=token, status="completed", now=utcnow()
+                            )
+
+                        assert await state.store.run(finish, write=True)
+                        state.signals.notify(plan_id)
+        kinds = [kind for kind, _ in _parse(body[0])]
+        assert kinds == ["plan_queued", "task_started", "plan_finished", "end"]
+
+    anyio.run(main)
+
+
+def test_signals_set_after_listen_are_not_missed() -> None:
+    async def main() -> None:
+        signals = PlanSignals()
+        signals.notify("p")  # nobody listens: nothing kept
+        first = signals.listen("p")
+        assert signals.listen("p") is first  # streams of one plan share the wait
+        signals.notify("p")  # lands between a stream's read and its wait
+        with anyio.fail_after(5):
+            await first.wait()
+        second = signals.listen("p")
+        assert second is not first and not second.is_set()
+        signals.notify("other")
+        assert not second.is_set()
+
+    anyio.run(main)
