@@ -35,7 +35,7 @@ from _common import PROMPT, Stopwatch, finish, header, median, percentile, table
 from _http import load, start_service
 from _runs import llm_env, read_events, run_plan
 
-from planexe.testing.llm_server import llm_server
+from planexe.testing.llm_server import LLMServer, llm_server
 from planexe.testing.service import Service
 
 POLL_DONE_S = 0.02  # how often the client looks for "completed"
@@ -181,8 +181,17 @@ def overhead_ratio(
     }
 
 
-def running_load(svc: Service, detail: str, seconds: float) -> dict[str, Any]:
-    """GET /plans/{id} throughput while two plans run, and one plan's live SSE stream."""
+def running_load(
+    svc: Service, server: LLMServer, detail: str, seconds: float, latency: float
+) -> dict[str, Any]:
+    """GET /plans/{id} throughput while two plans run, and one plan's live SSE stream.
+
+    The LLM server is slowed for this phase so that both plans are still running
+    when the load ends (a plan is ~13 rounds of calls): a load that outlasts the
+    plans would measure an idle service.
+    """
+    load_latency = max(latency, 2.5 * seconds / 13)
+    server.configure(latency=f"fixed:{load_latency}")
     posted = time.time()
     plans = [svc.submit(f"{PROMPT} ({i})", detail) for i in range(2)]
     reader = SseReader(svc.base_url, plans[0]["id"])
@@ -199,7 +208,9 @@ def running_load(svc: Service, detail: str, seconds: float) -> dict[str, Any]:
     result = load(f"{svc.base_url}/plans/{plans[0]['id']}", seconds, server_pid=svc.process.pid)
     after = [svc.plan(p["id"])["status"] for p in plans]
     result["plans_still_running_after"] = sum(s == "running" for s in after)
+    result["llm_latency_s"] = load_latency
     finished = [wait_completed(svc, p["id"])[1] for p in plans]
+    server.configure(latency=f"fixed:{latency}")
     reader.join(timeout=120)
     replay = SseReader(svc.base_url, plans[0]["id"])
     replay.run()  # a finished plan: the whole log at once
@@ -305,12 +316,12 @@ def main(argv: list[str] | None = None) -> int:
             env = llm_env(server.base_url) | {"PLANEXE_LOG_LEVEL": "info"}
             svc = start_service(root / "svc", sqlite_url(root / "svc"), env)
             try:
-                results["running"] = running = running_load(svc, detail, seconds)
+                results["running"] = running = running_load(svc, server, detail, seconds, args.latency)
                 g = running["get_plan_2_running"]
                 print(
                     f"   GET /plans/{{id}}, 2 plans running: {g['requests_per_s']:.0f} req/s, p50 {g['latency_p50_ms']:.1f} ms,"
                     f" p99 {g['latency_p99_ms']:.1f} ms, server CPU {g['server_cpu_ms_per_request']:.2f} ms/request"
-                    f" ({g['plans_still_running_after']} still running at the end)"
+                    f" (LLM at {g['llm_latency_s']:.2f} s; {g['plans_still_running_after']} of 2 plans still running at the end)"
                 )
                 live, replay = running["sse_live"], running["sse_replay"]
                 print(
