@@ -17,9 +17,9 @@ from planexe.plan.final import STEPS, Report
 
 # LLM rounds on the longest path at detail=full, at the default calls in flight
 # per task for a hosted model and for a local one (see llm/config.py).
-CRITICAL_PATH_BUDGET = 13
+CRITICAL_PATH_BUDGET = 12
 BUDGET_CONCURRENCY = HOSTED_CONCURRENCY
-LOCAL_CRITICAL_PATH_BUDGET = 18
+LOCAL_CRITICAL_PATH_BUDGET = 17
 
 ALL_TASKS: list[type[PlanTask]] = [*STEPS, Report]
 FINAL_TASK: type[PlanTask] = Report

@@ -8,17 +8,19 @@ from pydantic import BaseModel, Field, field_validator
 
 from planexe.pipeline.base import LLMStep
 from planexe.plan.common import system_prompt
-from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
+from planexe.plan.purpose import IdentifyPurpose
+from planexe.plan.setup import Setup
 
 LOCATIONS_SYSTEM = system_prompt("""\
-You are a site-selection adviser. Using the project description, its purpose and its plan type, \
-recommend where the project should take place.
+You are a site-selection adviser. Using the project description, recommend where the project \
+should take place.
 
 - If the description names a place, keep it and make it more precise (district, kind of site); \
 never move the project somewhere else.
 - If it names none, propose realistic options that suit the work and say why each fits.
-- For a digital project, give the place the team works from and where the organisation is \
-registered, and set needs_physical_site to false.
+- For a project whose work is done entirely online (software, a digital service or campaign), give \
+the place the team works from and where the organisation is registered, and set \
+needs_physical_site to false.
 
 For each location give the country, the city or region, the kind of site, why it fits, and the \
 local constraints the planner must check (permits, zoning, rent level, labour market, climate, \
@@ -77,7 +79,10 @@ class CurrencyOutput(BaseModel):
 
 class PhysicalLocations(LLMStep):
     title = "Locations"
-    depends_on = (IdentifyPurpose, DeterminePlanType)
+    # Only the description: where the work happens is read from it as well as from the
+    # purpose and plan-type steps, and starting in the first round with them keeps one
+    # round off the plan's critical path (locations -> currency -> assumptions -> ...).
+    depends_on = (Setup,)
     output_model = LocationsOutput
     system_prompt = LOCATIONS_SYSTEM
 
