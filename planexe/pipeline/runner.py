@@ -21,8 +21,8 @@ from planexe.pipeline.base import PlanTask
 from planexe.pipeline.context import RunContext, open_context
 from planexe.pipeline.events import read_events
 from planexe.pipeline.exitcodes import ExitCode
-from planexe.pipeline.inline_worker import WorkerFactory
 from planexe.pipeline.lock import RunDirLock
+from planexe.pipeline.luigi_worker import WorkerFactory
 from planexe.pipeline.rundir import REPORT_FILE, clean_stale_temp_files
 from planexe.settings import Settings
 

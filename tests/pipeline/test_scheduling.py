@@ -11,6 +11,7 @@ import pytest
 from planexe.llm.config import HOSTED_CONCURRENCY
 from planexe.pipeline.graph import dag_stats, remaining_rounds
 from planexe.pipeline.lean_imports import OPTIONAL_MODULES, without_optional_modules
+from planexe.pipeline.luigi_worker import LocalScheduler
 from planexe.testing.pipeline import child_env, events, make_run_dir, run_to_end
 
 
@@ -80,3 +81,15 @@ def test_code_only_steps_run_in_the_pipeline_process_and_llm_steps_in_forks(tmp_
     assert len(succeeded) == len(dag_stats("fast").tasks)
     for name, pid in succeeded.items():
         assert (pid == main_pid) == (name in code_only), name
+
+
+def test_local_scheduler_prunes_at_most_once_per_interval() -> None:
+    scheduler = LocalScheduler()
+    pruned = []
+    scheduler.prune = lambda: pruned.append(1)  # type: ignore[method-assign]
+    for _ in range(5):
+        scheduler.get_work(worker="w")
+    assert len(pruned) == 1
+    scheduler._next_prune = 0.0  # the interval has passed
+    scheduler.get_work(worker="w")
+    assert len(pruned) == 2
