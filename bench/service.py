@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -34,6 +35,7 @@ import httpx
 from _common import PROMPT, Stopwatch, finish, header, median, percentile, table
 from _http import load, start_service
 from _runs import llm_env, read_events, run_plan
+from scale import create_db, drop_db, pg_url
 
 from planexe.testing.llm_server import LLMServer, llm_server
 from planexe.testing.service import Service
@@ -45,9 +47,22 @@ def sqlite_url(workdir: Path) -> str:
     return f"sqlite:///{workdir / 'planexe.db'}"
 
 
-def post_latency(workdir: Path, requests: int) -> dict[str, Any]:
+_POSTGRES_DBS: list[str] = []  # created by --postgres, dropped at the end
+
+
+def db_url(workdir: Path, postgres: bool) -> str:
+    """SQLite in ``workdir``, or with --postgres a fresh database on 127.0.0.1:5432."""
+    if not postgres:
+        return sqlite_url(workdir)
+    name = f"planexe_bench_service_{workdir.name}_{os.getpid()}"
+    create_db(name)
+    _POSTGRES_DBS.append(name)
+    return pg_url(name)
+
+
+def post_latency(workdir: Path, requests: int, postgres: bool) -> dict[str, Any]:
     api = start_service(
-        workdir, sqlite_url(workdir), {"PLANEXE_RUNNER": "false", "PLANEXE_MAX_QUEUED_PLANS": "100000"}
+        workdir, db_url(workdir, postgres), {"PLANEXE_RUNNER": "false", "PLANEXE_MAX_QUEUED_PLANS": "100000"}
     )
     try:
         for _ in range(10):  # warm-up: connections, first-use imports, SQLite pages
@@ -222,7 +237,9 @@ def running_load(
     }
 
 
-def get_probes(root: Path, probes: list[str], seconds: float, rounds: int = 2) -> dict[str, Any]:
+def get_probes(
+    root: Path, probes: list[str], seconds: float, postgres: bool, rounds: int = 2
+) -> dict[str, Any]:
     """GET /plans/{id} on the API alone with candidate fixes (``_service_probe.py``), interleaved."""
     import subprocess
 
@@ -237,7 +254,7 @@ def get_probes(root: Path, probes: list[str], seconds: float, rounds: int = 2) -
             workdir = root / f"probe-{r}-{probe or 'baseline'}"
             workdir.mkdir(parents=True)
             env = service_env(
-                sqlite_url(workdir),
+                db_url(workdir, postgres),
                 workdir,
                 {**PRODUCTION_TIMINGS, "PLANEXE_RUNNER": "false", "PLANEXE_BENCH_PROBE": probe},
             )
@@ -276,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--quick", action="store_true", help="fast plans, fewer requests and runs (about a minute)"
     )
+    p.add_argument(
+        "--postgres", action="store_true", help="run the service on PostgreSQL (127.0.0.1:5432), not SQLite"
+    )
     p.add_argument("--requests", type=int, default=None, help="POST /plans requests (default 300, quick 100)")
     p.add_argument("--latency", type=float, default=0.2, help="fixed LLM latency while plans run, seconds")
     p.add_argument("--seconds", type=float, default=None, help="GET load duration (default 5, quick 3)")
@@ -294,14 +314,20 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat or (1 if args.quick else 3)
     probes = args.probes if args.probes is not None else ([] if args.quick else ["", "thread", "syncnormal"])
     info = header(
-        "service", detail=detail, requests=requests, latency=args.latency, get_seconds=seconds, repeat=repeat
+        "service",
+        database="postgresql 127.0.0.1:5432" if args.postgres else "sqlite",
+        detail=detail,
+        requests=requests,
+        latency=args.latency,
+        get_seconds=seconds,
+        repeat=repeat,
     )
     clock = Stopwatch()
     results: dict[str, Any] = {"machine": info, "options": vars(args) | {"detail": detail}}
     with tempfile.TemporaryDirectory(prefix="planexe-bench-service-") as tmp:
         root = Path(tmp)
         print("-- API alone (PLANEXE_RUNNER=false)")
-        results["post"] = post = post_latency(root / "api", requests)
+        results["post"] = post = post_latency(root / "api", requests, args.postgres)
         print(
             f"   POST /plans: p50 {post['p50_ms']:.1f} ms, p99 {post['p99_ms']:.1f} ms over {requests} requests"
         )
@@ -314,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"-- runner on, plans against the LLM server at fixed {args.latency:g} s")
         with llm_server(latency=f"fixed:{args.latency}", seed=7) as server:
             env = llm_env(server.base_url) | {"PLANEXE_LOG_LEVEL": "info"}
-            svc = start_service(root / "svc", sqlite_url(root / "svc"), env)
+            svc = start_service(root / "svc", db_url(root / "svc", args.postgres), env)
             try:
                 results["running"] = running = running_load(svc, server, detail, seconds, args.latency)
                 g = running["get_plan_2_running"]
@@ -336,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if probes:
             print("-- the API alone with candidate fixes (_service_probe.py; median of 2 interleaved runs)")
-            results["get_probes"] = gp = get_probes(root, probes, seconds)
+            results["get_probes"] = gp = get_probes(root, probes, seconds, args.postgres)
             for name, g in gp.items():
                 print(
                     f"   {name:24s} GET {g['requests_per_s']:6.0f} req/s, server CPU {g['server_cpu_ms_per_request']:.2f}"
@@ -345,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print("-- runner on, offline provider, zero latency")
         off_env = llm_env(None) | {"PLANEXE_LOG_LEVEL": "info"}
-        svc = start_service(root / "off", sqlite_url(root / "off"), off_env)
+        svc = start_service(root / "off", db_url(root / "off", args.postgres), off_env)
         try:
             results["offline_ratio"] = overhead_ratio(
                 svc, root, detail, off_env, repeat, "offline zero latency"
@@ -379,7 +405,11 @@ def main(argv: list[str] | None = None) -> int:
         f" POST->completed {off['service']['post_to_completed_s']:.2f} s (CLI {off['cli_wall_s']:.2f} s, x{off['ratio']:.2f});"
         f" x{lat['ratio']:.2f} at {args.latency:g} s latency; runtime {results['runtime_s']:.0f} s"
     )
-    finish("service", results, summary)
+    for name in _POSTGRES_DBS:
+        drop_db(name)
+    if args.postgres:
+        summary += " [PostgreSQL]"
+    finish("service-postgres" if args.postgres else "service", results, summary)
     return 0
 
 
