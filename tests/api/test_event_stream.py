@@ -12,28 +12,12 @@ import pytest
 from fastapi import FastAPI
 
 from planexe.pipeline.rundir import EVENTS_FILE
-from planexe.settings import get_settings
-from planexe_api.app import create_app
 from planexe_api.db.models import utcnow
 from planexe_api.db.repo_events import append_events
 from planexe_api.db.repo_leases import claim_next, finish_plan
 from planexe_api.routes import plans
 from planexe_api.services.plan_signals import PlanSignals
 from planexe_api.services.plan_sync import PlanSync
-
-
-@pytest.fixture
-def app(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    for name, value in {
-        "PLANEXE_DATABASE_URL": db_url,
-        "PLANEXE_RUNS_DIR": str(tmp_path / "runs"),
-        "PLANEXE_DATA_DIR": str(tmp_path / "data"),
-        "PLANEXE_RUNNER": "false",
-        "PLANEXE_LOG_LEVEL": "warning",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    return create_app(get_settings())
 
 
 def _parse(body: str) -> list[tuple[str, dict[str, Any]]]:

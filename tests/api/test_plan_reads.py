@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
-import pytest
 from fastapi import FastAPI
 
-from planexe.settings import get_settings
-from planexe_api.app import create_app
 from planexe_api.db.engine import transaction
 from planexe_api.db.models import utcnow
 from planexe_api.db.repo_leases import claim_next, finish_plan, update_progress
@@ -21,20 +17,6 @@ from planexe_api.db.repo_plans import get_plan
 from planexe_api.db.repo_usage import UsageDelta, add_usage, usage_for_plan
 from planexe_api.schemas import PlanOut
 from planexe_api.state import AppState
-
-
-@pytest.fixture
-def app(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    for name, value in {
-        "PLANEXE_DATABASE_URL": db_url,
-        "PLANEXE_RUNS_DIR": str(tmp_path / "runs"),
-        "PLANEXE_DATA_DIR": str(tmp_path / "data"),
-        "PLANEXE_RUNNER": "false",
-        "PLANEXE_LOG_LEVEL": "warning",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    return create_app(get_settings())
 
 
 def _serve(app: FastAPI, scenario: Callable[[httpx.AsyncClient, AppState], Awaitable[None]]) -> None:
