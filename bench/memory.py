@@ -30,7 +30,13 @@ TARGET_PSS_MB = 150
 
 
 def measure(
-    root: Path, base_url: str, detail: str, workers: int, interval: float, probe: str | None = None
+    root: Path,
+    base_url: str,
+    detail: str,
+    workers: int,
+    interval: float,
+    probe: str | None = None,
+    isolation: str = "process",
 ) -> dict[str, Any]:
     holder: dict[str, TreeSampler] = {}
 
@@ -43,7 +49,7 @@ def measure(
         holder["s"] = sampler
         return sampler
 
-    env = llm_env(base_url)
+    env = llm_env(base_url) | {"PLANEXE_TASK_ISOLATION": isolation}
     main = None
     if probe is not None:  # candidate fixes patched in (see _probe.py)
         env["PLANEXE_BENCH_PROBE"] = probe
@@ -54,6 +60,10 @@ def measure(
     return {
         "workers": workers,
         "probe": probe,
+        "isolation": isolation,
+        "label": f"{workers}"
+        + (" threads" if isolation == "thread" else "")
+        + (f" + {probe}" if probe else ""),
         "tree_peak_rss_mb": t.rss_mb,
         "tree_peak_pss_mb": t.pss_mb,
         "peak_processes": t.processes,
@@ -76,12 +86,21 @@ def main(argv: list[str] | None = None) -> int:
         "--probe",
         nargs="*",
         default=None,
-        help="also run 10 workers with these _probe.py patch sets (default: gcfreeze; none with --quick)",
+        help="also run 10 workers with these _probe.py patch sets, e.g. gcfreeze (default: none)",
+    )
+    p.add_argument(
+        "--thread-workers",
+        type=int,
+        nargs="*",
+        default=None,
+        help="worker counts to run with PLANEXE_TASK_ISOLATION=thread too (default: 10)",
     )
     args = p.parse_args(argv)
     detail = "fast" if args.quick else "full"
     if args.probe is None:
-        args.probe = [] if args.quick else ["gcfreeze"]
+        args.probe = []
+    if args.thread_workers is None:
+        args.thread_workers = [10]
     latency = args.latency if args.latency is not None else (0.2 if args.quick else 0.3)
     info = header("memory", detail=detail, latency=latency, workers=args.workers)
     clock = Stopwatch()
@@ -97,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"   {workers:2d} workers: tree peak RSS {r['tree_peak_rss_mb']:6.1f} MB, PSS {r['tree_peak_pss_mb']:6.1f} MB"
                 f" over {r['peak_processes']} processes; pipeline process RSS {r['pipeline_process_peak_rss_mb']:.1f} MB"
             )
+        for workers in args.thread_workers:
+            r = measure(Path(tmp), server.base_url, detail, workers, args.interval, isolation="thread")
+            rows.append(r)
+            print(
+                f"   {workers:2d} workers as threads: tree peak RSS {r['tree_peak_rss_mb']:6.1f} MB,"
+                f" PSS {r['tree_peak_pss_mb']:6.1f} MB over {r['peak_processes']} processes; wall {r['wall_s']:.2f} s"
+            )
         for probe in args.probe:
             r = measure(Path(tmp), server.base_url, detail, 10, args.interval, probe=probe)
             rows.append(r)
@@ -105,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     print(
         table(
-            [[r["workers"] if not r["probe"] else f"10 + {r['probe']}", r["tree_peak_rss_mb"], r["tree_peak_pss_mb"], r["peak_processes"],
+            [[r["label"], r["tree_peak_rss_mb"], r["tree_peak_pss_mb"], r["peak_processes"],
               r["pipeline_process_peak_rss_mb"], r["wall_s"]] for r in rows],
             ["workers", "rss_mb", "pss_mb", "processes", "pipeline_rss_mb", "wall_s"],
         )
@@ -115,23 +141,25 @@ def main(argv: list[str] | None = None) -> int:
         "options": vars(args) | {"detail": detail, "latency": latency},
     }
     results["runs"] = rows
-    ten = next((r for r in rows if r["workers"] == 10 and not r["probe"]), None)
-    if ten:
-        results["targets"] = {
-            "rss_10_workers_mb": ten["tree_peak_rss_mb"],
-            "rss_met": ten["tree_peak_rss_mb"] < TARGET_RSS_MB,
-            "pss_10_workers_mb": ten["tree_peak_pss_mb"],
-            "pss_met": ten["tree_peak_pss_mb"] < TARGET_PSS_MB,
-        }
+    results["targets"] = {}
+    for isolation in ("process", "thread"):
+        ten = next(
+            (r for r in rows if r["workers"] == 10 and not r["probe"] and r["isolation"] == isolation), None
+        )
+        if ten:
+            results["targets"][isolation] = {
+                "rss_10_workers_mb": ten["tree_peak_rss_mb"],
+                "rss_met": ten["tree_peak_rss_mb"] < TARGET_RSS_MB,
+                "pss_10_workers_mb": ten["tree_peak_pss_mb"],
+                "pss_met": ten["tree_peak_pss_mb"] < TARGET_PSS_MB,
+            }
     results["runtime_s"] = clock.elapsed()
     summary = (
         "memory: "
         + "; ".join(
-            f"{r['workers']}w {r['tree_peak_rss_mb']:.0f} MB RSS / {r['tree_peak_pss_mb']:.0f} MB PSS"
+            f"{r['label']} workers {r['tree_peak_rss_mb']:.0f} MB RSS / {r['tree_peak_pss_mb']:.0f} MB PSS"
             for r in rows
-            if not r["probe"]
         )
-        + "".join(f"; 10w+{r['probe']} {r['tree_peak_pss_mb']:.0f} MB PSS" for r in rows if r["probe"])
         + f"; runtime {results['runtime_s']:.0f} s"
     )
     finish("memory", results, summary)

@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=None, help="runs of 'ours' and of the offline plan (median)")
     p.add_argument("--skip-lognormal", action="store_true")
     p.add_argument(
+        "--isolation",
+        choices=["process", "thread"],
+        default="process",
+        help="PLANEXE_TASK_ISOLATION for every variant (default: process, the product default)",
+    )
+    p.add_argument(
         "--probe",
         default=None,
         help="run every variant through bench/_probe.py with these candidate fixes, e.g. preimport,sslctx",
@@ -80,6 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def probe_env(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
+    env = env | {"PLANEXE_TASK_ISOLATION": args.isolation}
     return env | {"PLANEXE_BENCH_PROBE": args.probe} if args.probe is not None else env
 
 
@@ -218,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     info = header(
         "pipeline",
         probe=args.probe,
+        isolation=args.isolation,
         detail=args.detail,
         latency=args.latency,
         lognormal=f"{args.median}:{args.sigma} x scale {args.scale}",
@@ -292,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.probe is not None:
         summary += f" [with _probe.py patches: {args.probe or 'none'}]"
-    finish("pipeline" if args.probe is None else "pipeline-probe", results, summary, last)
+    if args.isolation != "process":
+        summary += f" [PLANEXE_TASK_ISOLATION={args.isolation}]"
+    name = "pipeline" if args.probe is None else "pipeline-probe"
+    finish(name if args.isolation == "process" else f"{name}-{args.isolation}", results, summary, last)
     return 0
 
 

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     poll_s: float = Field(
         default=0.5, gt=0, le=60, description="How often an idle runner looks for queued plans."
     )
+    task_isolation: Literal["process", "thread"] = Field(
+        default="process",
+        description="How a plan's LLM steps run: process (Luigi forks one per step; a hung step is "
+        "killed at its timeout) or thread (threads of the pipeline process: ~1/4 of the memory, a "
+        "timed-out step is cancelled at its next await). Code-only steps always run in-process.",
+    )
     luigi_scheduler_url: str | None = Field(
         default=None,
         description="URL of a luigid central scheduler; unset: each plan uses Luigi's local scheduler.",

@@ -33,6 +33,11 @@ log = get_logger(__name__)
 _clients: contextvars.ContextVar[dict[str, httpx.AsyncClient] | None] = contextvars.ContextVar(
     "planexe_llm_clients", default=None
 )
+# Names of the models that gave an accepted answer inside the current session: each
+# task's output says truthfully which models made it, also when tasks run as threads.
+_answered: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "planexe_llm_answered", default=None
+)
 
 
 _schemas: dict[type[BaseModel], dict[str, object]] = {}
@@ -67,9 +72,6 @@ class LLMExecutor:
         self.policy = policy or RetryPolicy()
         self.listeners = list(listeners)
         self.transport = transport  # tests inject httpx.MockTransport here
-        # Names of models that gave an accepted answer; the pipeline resets it per task
-        # so each output can say truthfully which models made it.
-        self.answered_by: set[str] = set()
         self.providers = {spec.name: make_provider(spec) for spec in self.chain}
 
     @property
@@ -77,21 +79,25 @@ class LLMExecutor:
         return all(spec.is_offline for spec in self.chain)
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[None]:
-        """Share one HTTP client per model among every call made inside."""
-        if _clients.get() is not None:
-            yield
+    async def session(self) -> AsyncIterator[set[str]]:
+        """Share one HTTP client per model among every call made inside; yields the names of
+        the models that answered within the session (the outermost one, when nested)."""
+        answered = _answered.get()
+        if _clients.get() is not None and answered is not None:
+            yield answered
             return
         clients: dict[str, httpx.AsyncClient] = {}
-        token = _clients.set(clients)
+        answered = set()
+        tokens = (_clients.set(clients), _answered.set(answered))
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for name, provider in self.providers.items():
                     if isinstance(provider, OpenAICompatProvider):
                         clients[name] = await stack.enter_async_context(provider.new_client(self.transport))
-                yield
+                yield answered
         finally:
-            _clients.reset(token)
+            _clients.reset(tokens[0])
+            _answered.reset(tokens[1])
 
     def _emit(self, record: CallRecord) -> None:
         for listener in self.listeners:
@@ -163,7 +169,9 @@ class LLMExecutor:
                 error = exc
             else:
                 self._record(step, spec, attempt, started, "ok", tokens)
-                self.answered_by.add(spec.name)
+                answered = _answered.get()
+                if answered is not None:
+                    answered.add(spec.name)
                 return value
             decision = self.policy.decide(error, attempt)
             self._record(step, spec, attempt, started, error.kind.value, tokens, error.detail, decision.retry)

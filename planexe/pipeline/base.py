@@ -22,7 +22,7 @@ import luigi
 from pydantic import BaseModel
 
 from planexe.llm.batch import OnError, run_batch_async
-from planexe.pipeline import hygiene
+from planexe.pipeline import cancellation, hygiene
 from planexe.pipeline.context import RunContext, current_context
 from planexe.pipeline.rundir import Detail, PlanSpec, atomic_write_text
 
@@ -126,10 +126,9 @@ class PlanTask(luigi.Task):
     def run(self) -> None:
         started = time.time()
         executor = self.ctx.executor
-        executor.answered_by = set()
         # One event loop per task run, around the whole step (never one per item).
-        result = asyncio.run(self._produce_in_session())
-        models = sorted(executor.answered_by)
+        result, answered = asyncio.run(self._produce_in_session())
+        models = sorted(answered)
         offline_names = {spec.name for spec in executor.chain if spec.is_offline}
         envelope = {
             "step": self.step_name(),
@@ -143,9 +142,13 @@ class PlanTask(luigi.Task):
         }
         atomic_write_text(Path(self.output().path), json.dumps(envelope, ensure_ascii=False, indent=1))
 
-    async def _produce_in_session(self) -> BaseModel:
-        async with self.ctx.executor.session():
-            return await self.produce()
+    async def _produce_in_session(self) -> tuple[BaseModel, set[str]]:
+        ident = cancellation.enter()
+        try:
+            async with self.ctx.executor.session() as answered:
+                return await self.produce(), answered
+        finally:
+            cancellation.leave(ident)
 
     # ---- for subclasses ----
     async def produce(self) -> BaseModel:

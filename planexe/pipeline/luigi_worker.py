@@ -1,4 +1,4 @@
-"""Luigi's worker and local scheduler, with two changes for a DAG of short steps.
+"""Luigi's worker and local scheduler, with three changes for a DAG of short steps.
 
 Code-only steps run in the worker's process instead of a forked one. With more than one worker Luigi forks a process for every task. A step that
 makes no LLM call (consolidating, computing the schedule, the digest, the
@@ -7,6 +7,12 @@ the result's trip back through a queue cost: run in the worker's process it
 no longer pays them, and four of those steps lie on the plan's critical path.
 They are bounded, deterministic code, so running them where a hang could not
 be killed by the worker timeout gives nothing up that a real timeout protects.
+
+With ``PLANEXE_TASK_ISOLATION=thread`` LLM steps run as threads of the
+worker's process instead of forked processes (``ThreadTaskProcess``): a forked
+process counts all of its parent's memory in its RSS, so ten of them show ~10x
+the parent; as threads they share one process. What is given up is the hard
+kill: a step past its timeout is cancelled at its next ``await``.
 
 The local scheduler prunes its task graph (retries due, workers gone) at most
 every ``PRUNE_INTERVAL_S`` instead of on every request for work: pruning walks
@@ -18,6 +24,8 @@ than ``retry_delay`` says.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from typing import Any
 
@@ -25,6 +33,7 @@ import luigi.interface
 import luigi.scheduler
 import luigi.worker
 
+from planexe.pipeline import cancellation
 from planexe.pipeline.base import PlanTask
 
 
@@ -32,12 +41,78 @@ def runs_inline(task: Any) -> bool:
     return isinstance(task, PlanTask) and type(task).code_only()
 
 
+class _DropAfterStop:
+    """The worker's result queue as one step's thread sees it: once the worker has stopped
+    the step (and already reported it failed), the thread's own late result is dropped, so
+    it can never be taken for the result of the step's retry."""
+
+    def __init__(self, queue: Any, stopped: threading.Event) -> None:
+        self._queue = queue
+        self._stopped = stopped
+
+    def put(self, item: Any) -> None:
+        if not self._stopped.is_set():
+            self._queue.put(item)
+
+
+class ThreadTaskProcess:
+    """Luigi's task process for one step, run as a thread of the worker's process.
+
+    The worker treats it like a forked one: it starts it, polls ``is_alive``,
+    ``terminate``s it at its timeout or at shutdown, and waits for its result on
+    the queue. Stopping cancels the step's event loop (see ``cancellation``).
+    """
+
+    use_multiprocessing = True  # makes the worker call start() and wait for the result
+
+    def __init__(self, process: Any) -> None:
+        self._process = process
+        self.task = process.task
+        self.worker_timeout = process.worker_timeout
+        self.timeout_time = process.timeout_time
+        self.exitcode: int | None = None
+        self.pid = os.getpid()
+        self._stopped = threading.Event()
+        process.use_multiprocessing = False
+        process.result_queue = _DropAfterStop(process.result_queue, self._stopped)
+        self._thread = threading.Thread(target=self._run, name=f"step {process.task.task_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._process.run()  # puts the step's result on the queue, whatever happens inside
+            self.exitcode = 0
+        except BaseException:
+            self.exitcode = 1  # the worker reports a step that died without a result
+            raise
+        finally:
+            cancellation.forget(threading.get_ident())
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def terminate(self) -> None:
+        self._stopped.set()
+        ident = self._thread.ident
+        if ident is not None and self._thread.is_alive():
+            cancellation.cancel(ident)
+
+
 class InlineWorker(luigi.worker.Worker):
+    isolation = "process"  # or "thread": LLM steps as threads of this process
+
     def _create_task_process(self, task: Any) -> Any:
         process = super()._create_task_process(task)
         if runs_inline(task):
             process.use_multiprocessing = False
             process.timeout_time = None
+        elif self.isolation == "thread" and process.use_multiprocessing:
+            return ThreadTaskProcess(process)
         return process
 
 
@@ -58,8 +133,13 @@ class LocalScheduler(luigi.scheduler.Scheduler):
 
 
 class WorkerFactory(luigi.interface._WorkerSchedulerFactory):
+    def __init__(self, isolation: str = "process") -> None:
+        self.isolation = isolation
+
     def create_local_scheduler(self) -> Any:
         return LocalScheduler()
 
     def create_worker(self, scheduler: Any, worker_processes: int, assistant: bool = False) -> Any:
-        return InlineWorker(scheduler=scheduler, worker_processes=worker_processes, assistant=assistant)
+        worker = InlineWorker(scheduler=scheduler, worker_processes=worker_processes, assistant=assistant)
+        worker.isolation = self.isolation
+        return worker

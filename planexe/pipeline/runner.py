@@ -24,7 +24,7 @@ from planexe.pipeline.exitcodes import ExitCode
 from planexe.pipeline.lock import RunDirLock
 from planexe.pipeline.luigi_worker import WorkerFactory
 from planexe.pipeline.rundir import REPORT_FILE, clean_stale_temp_files
-from planexe.settings import Settings
+from planexe.settings import Settings, get_settings
 
 log = get_logger(__name__)
 
@@ -159,7 +159,7 @@ def run_pipeline(
         try:
             result = luigi.build(
                 [final],
-                worker_scheduler_factory=WorkerFactory(),
+                worker_scheduler_factory=WorkerFactory(isolation=(settings or get_settings()).task_isolation),
                 workers=workers,
                 local_scheduler=not hygiene.scheduler_url,
                 scheduler_url=hygiene.scheduler_url or "",
