@@ -101,10 +101,10 @@ class Settings(BaseSettings):
         default=0.5, gt=0, le=60, description="How often an idle runner looks for queued plans."
     )
     task_isolation: Literal["process", "thread"] = Field(
-        default="process",
-        description="How a plan's LLM steps run: process (Luigi forks one per step; a hung step is "
-        "killed at its timeout) or thread (threads of the pipeline process: ~1/4 of the memory, a "
-        "timed-out step is cancelled at its next await). Code-only steps always run in-process.",
+        default="thread",
+        description="How a plan's LLM steps run: thread (threads of the pipeline process; a step past "
+        "its worker timeout is cancelled at its next await) or process (Luigi forks one per step and "
+        "kills it at its timeout, at ~8x the memory). Code-only steps always run in-process.",
     )
     luigi_scheduler_url: str | None = Field(
         default=None,

@@ -7,6 +7,7 @@ file (see ``events.EventWriter``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -85,6 +86,10 @@ def _on_success(task: PlanTask) -> None:
 
 
 def _on_failure(task: PlanTask, exception: BaseException) -> None:
+    if isinstance(exception, asyncio.CancelledError):
+        # A step run as a thread, stopped by the worker at its timeout or at shutdown: the
+        # timeout is recorded by _on_timeout, and a forked step killed then records nothing.
+        return
     _count_failure(task)
     message = scrub(f"{type(exception).__name__}: {exception}")[:1000]
     _emit(task, "task_failed", duration_s=_duration(task), error=message)

@@ -8,11 +8,13 @@ no longer pays them, and four of those steps lie on the plan's critical path.
 They are bounded, deterministic code, so running them where a hang could not
 be killed by the worker timeout gives nothing up that a real timeout protects.
 
-With ``PLANEXE_TASK_ISOLATION=thread`` LLM steps run as threads of the
-worker's process instead of forked processes (``ThreadTaskProcess``): a forked
-process counts all of its parent's memory in its RSS, so ten of them show ~10x
-the parent; as threads they share one process. What is given up is the hard
-kill: a step past its timeout is cancelled at its next ``await``.
+With ``PLANEXE_TASK_ISOLATION=thread`` (the default) LLM steps run as threads
+of the worker's process instead of forked processes (``ThreadTaskProcess``): a
+forked process counts all of its parent's memory in its RSS, so ten of them
+show ~10x the parent, and each pays a fork, a start and a queue trip; as
+threads they share one process. What is given up is the hard kill: a step
+past its timeout is cancelled at its next ``await``, which every LLM call and
+retry wait is. ``process`` keeps Luigi's fork per step.
 
 The local scheduler prunes its task graph (retries due, workers gone) at most
 every ``PRUNE_INTERVAL_S`` instead of on every request for work: pruning walks

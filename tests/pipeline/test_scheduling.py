@@ -72,7 +72,8 @@ def test_blocked_modules_import_again_after_the_block() -> None:
 
 def test_code_only_steps_run_in_the_pipeline_process_and_llm_steps_in_forks(tmp_path: Path) -> None:
     run_dir = make_run_dir(tmp_path, detail="fast")
-    assert run_to_end(run_dir) == 0  # LUIGI_WORKERS unset: 10 workers, so Luigi forks
+    # LUIGI_WORKERS unset: 10 workers, so Luigi forks each LLM step in process isolation.
+    assert run_to_end(run_dir, env={"PLANEXE_TASK_ISOLATION": "process"}) == 0
     evs = events(run_dir)
     main_pid = next(e["pid"] for e in evs if e["kind"] == "run_started")
     code_only = {cls.step_name() for cls in dag_stats("fast").tasks if cls.code_only()}

@@ -44,7 +44,9 @@ def test_a_plan_runs_every_step_in_the_pipeline_process(tmp_path: Path, server: 
     # answered for it (a shared per-executor record would mix them up).
     for cls in stats.tasks:
         envelope = json.loads((run_dir / cls.output_filename()).read_text())
-        assert envelope["models"] == ([] if cls.code_only() else ["env"]), cls.step_name()  # the env model's name
+        assert envelope["models"] == ([] if cls.code_only() else ["env"]), (
+            cls.step_name()
+        )  # the env model's name
     started = sorted(e["ts"] for e in evs if e["kind"] == "task_started")
     assert len(started) == len(stats.tasks)
 

@@ -19,7 +19,8 @@ def test_cancel_on_the_api_replica_stops_the_workers_child_within_a_heartbeat(
     make_cluster, llm: LLMServer
 ) -> None:
     llm.configure(latency="fixed:0.05")
-    cluster = make_cluster("cancel", **llm_env(llm))
+    # Forked steps: the group to kill then holds more than the pipeline process.
+    cluster = make_cluster("cancel", **llm_env(llm), PLANEXE_TASK_ISOLATION="process")
     api = cluster.api()
     worker = cluster.worker("b")
     cluster.wait_workers(worker)
