@@ -66,8 +66,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--isolation",
         choices=["process", "thread"],
-        default="process",
-        help="PLANEXE_TASK_ISOLATION for every variant (default: process, the product default)",
+        default="thread",
+        help="PLANEXE_TASK_ISOLATION for every variant (default: thread, the product default)",
     )
     p.add_argument(
         "--probe",
@@ -300,10 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.probe is not None:
         summary += f" [with _probe.py patches: {args.probe or 'none'}]"
-    if args.isolation != "process":
+    if args.isolation != "thread":
         summary += f" [PLANEXE_TASK_ISOLATION={args.isolation}]"
     name = "pipeline" if args.probe is None else "pipeline-probe"
-    finish(name if args.isolation == "process" else f"{name}-{args.isolation}", results, summary, last)
+    finish(name if args.isolation == "thread" else f"{name}-{args.isolation}", results, summary, last)
     return 0
 
 
