@@ -61,8 +61,7 @@ def measure(
         "workers": workers,
         "probe": probe,
         "isolation": isolation,
-        "label": f"{workers}"
-        + (" threads" if isolation == "thread" else "")
+        "label": f"{workers} {'threads' if isolation == 'thread' else 'forked'}"
         + (f" + {probe}" if probe else ""),
         "tree_peak_rss_mb": t.rss_mb,
         "tree_peak_pss_mb": t.pss_mb,
@@ -113,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             r = measure(Path(tmp), server.base_url, detail, workers, args.interval)
             rows.append(r)
             print(
-                f"   {workers:2d} workers: tree peak RSS {r['tree_peak_rss_mb']:6.1f} MB, PSS {r['tree_peak_pss_mb']:6.1f} MB"
+                f"   {workers:2d} workers, forked: tree peak RSS {r['tree_peak_rss_mb']:6.1f} MB, PSS {r['tree_peak_pss_mb']:6.1f} MB"
                 f" over {r['peak_processes']} processes; pipeline process RSS {r['pipeline_process_peak_rss_mb']:.1f} MB"
             )
         for workers in args.thread_workers:

@@ -105,7 +105,7 @@ class ThreadTaskProcess:
             cancellation.cancel(ident)
 
 
-class InlineWorker(luigi.worker.Worker):
+class PlanWorker(luigi.worker.Worker):
     isolation = "process"  # or "thread": LLM steps as threads of this process
 
     def _create_task_process(self, task: Any) -> Any:
@@ -142,6 +142,6 @@ class WorkerFactory(luigi.interface._WorkerSchedulerFactory):
         return LocalScheduler()
 
     def create_worker(self, scheduler: Any, worker_processes: int, assistant: bool = False) -> Any:
-        worker = InlineWorker(scheduler=scheduler, worker_processes=worker_processes, assistant=assistant)
+        worker = PlanWorker(scheduler=scheduler, worker_processes=worker_processes, assistant=assistant)
         worker.isolation = self.isolation
         return worker

@@ -12,8 +12,10 @@ import pytest
 from scalehelpers import (
     LEASE_S,
     Census,
+    Cluster,
     alive,
     check_runs_do_not_interleave,
+    llm_env,
     pid,
     pipeline_processes,
     roots,
@@ -23,6 +25,7 @@ from scalehelpers import (
 from sqlalchemy import make_url
 
 from planexe.plan.dag import ALL_TASKS
+from planexe.testing.llm_server import LLMServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -65,8 +68,21 @@ def pg_server(pg_url: str) -> Iterator[tuple[str, str]]:
         pg_ctlcluster(cluster, "start")
 
 
-def test_database_restart_while_plans_run(make_cluster, pg_server: tuple[str, str]) -> None:
-    cluster = make_cluster("dbrestart")
+# Per LLM call: a fast plan then takes ~4 s (12 rounds), so the first worker's plans are still
+# running when the database stops, and end during the outage; offline plans (under a second)
+# could end before it.
+LLM_LATENCY = "fixed:0.3"
+
+
+def test_database_restart_while_plans_run(make_cluster, pg_server: tuple[str, str], llm: LLMServer) -> None:
+    llm.configure(latency=LLM_LATENCY)
+    try:
+        _restart_while_plans_run(make_cluster("dbrestart", **llm_env(llm)), pg_server)
+    finally:
+        llm.configure(latency="fixed:0")
+
+
+def _restart_while_plans_run(cluster: Cluster, pg_server: tuple[str, str]) -> None:
     # Four plans, two per worker. The first worker's plans end while the database is away: their
     # last events and final status wait for it. The second worker's pipelines are held (SIGSTOP)
     # through the outage, so that whatever the machine's speed they run on after it is back.
