@@ -1,12 +1,12 @@
 """Luigi's worker and local scheduler, with three changes for a DAG of short steps.
 
-Code-only steps run in the worker's process instead of a forked one. With more than one worker Luigi forks a process for every task. A step that
-makes no LLM call (consolidating, computing the schedule, the digest, the
-report) takes a few milliseconds, less than the fork, the child's start and
-the result's trip back through a queue cost: run in the worker's process it
-no longer pays them, and four of those steps lie on the plan's critical path.
+Code-only steps run in the worker's own thread. With more than one worker
+Luigi forks a process for every task; a step that makes no LLM call
+(consolidating, computing the schedule, the digest, the report) takes a few
+milliseconds, less than the fork, the child's start and the result's trip back
+through a queue cost, and four of those steps lie on the plan's critical path.
 They are bounded, deterministic code, so running them where a hang could not
-be killed by the worker timeout gives nothing up that a real timeout protects.
+be stopped by the worker timeout gives nothing up that a timeout protects.
 
 With ``PLANEXE_TASK_ISOLATION=thread`` (the default) LLM steps run as threads
 of the worker's process instead of forked processes (``ThreadTaskProcess``): a
