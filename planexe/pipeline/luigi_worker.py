@@ -26,7 +26,6 @@ than ``retry_delay`` says.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
@@ -73,7 +72,6 @@ class ThreadTaskProcess:
         self.worker_timeout = process.worker_timeout
         self.timeout_time = process.timeout_time
         self.exitcode: int | None = None
-        self.pid = os.getpid()
         self._stopped = threading.Event()
         process.use_multiprocessing = False
         process.result_queue = _DropAfterStop(process.result_queue, self._stopped)

@@ -258,3 +258,30 @@ def test_one_client_is_shared_by_all_calls_in_a_session() -> None:
     anyio.run(go)
     assert len(script.requests) == 10
     assert len(opened) == 1
+
+
+def test_each_session_records_only_the_models_that_answered_inside_it() -> None:
+    # Steps run side by side (as threads, or tasks of one loop) each in their own session;
+    # each output must name the models that answered for that step alone.
+    script = Script(a=[ok])
+    executor, _ = make(script, spec("a"))
+    seen: dict[str, set[str]] = {}
+
+    async def step(name: str, calls: int, entered: anyio.Event, other: anyio.Event) -> None:
+        async with executor.session() as answered:
+            entered.set()
+            await other.wait()  # both sessions are open at once
+            for _ in range(calls):
+                await executor.structured([{"role": "user", "content": name}], Answer, step=name)
+            async with executor.session() as inner:  # a nested session shares the outer record
+                assert inner is answered
+            seen[name] = set(answered)
+
+    async def go() -> None:
+        x_in, y_in = anyio.Event(), anyio.Event()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(step, "x", 2, x_in, y_in)
+            tg.start_soon(step, "y", 0, y_in, x_in)
+
+    anyio.run(go)
+    assert seen == {"x": {"a"}, "y": set()}

@@ -47,8 +47,6 @@ def test_a_plan_runs_every_step_in_the_pipeline_process(tmp_path: Path, server: 
         assert envelope["models"] == ([] if cls.code_only() else ["env"]), (
             cls.step_name()
         )  # the env model's name
-    started = sorted(e["ts"] for e in evs if e["kind"] == "task_started")
-    assert len(started) == len(stats.tasks)
 
 
 class _Sleeper(luigi.Task):
