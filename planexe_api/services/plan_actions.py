@@ -1,0 +1,233 @@
+"""What a person or an agent can do to plans: the one implementation behind every face.
+
+The REST routes (``routes/plans.py``) and the MCP tools (``planexe_api/mcp``)
+both call these functions, so a rule (the queue limit, idempotency, which
+states can be resumed, which file names can be read) lives here once. Each
+function runs its database work as one short transaction through the store
+and raises the ``planexe_api.errors`` ApiError subclasses, which each face
+turns into its own error shape (an HTTP status with ``{code, message}``, an
+MCP tool error with the same code and message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from planexe.errors import LLMConfigError
+from planexe.pipeline.rundir import REPORT_FILE
+from planexe_api.db import repo_events, repo_files, repo_plans
+from planexe_api.db.errors import DuplicateIdempotencyKey, InvalidCursor, InvalidTransition, PlanNotFound
+from planexe_api.db.models import Plan, PlanStatus
+from planexe_api.errors import ApiError, Conflict, NotFound, TooManyPlans
+from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut
+from planexe_api.services.supervisor import StopReason
+from planexe_api.state import AppState
+
+# Input limits, checked by each face's own input schema (FastAPI's, the MCP tools')
+# so that both answer ``invalid_request`` naming the field.
+IDEMPOTENCY_KEY_MAX_CHARS = 200
+LIST_LIMIT_DEFAULT = 20  # plans per page
+LIST_LIMIT_MAX = 100
+StatusFilter = Literal["queued", "running", "completed", "failed", "cancelled"]
+QUEUE_FULL_RETRY_AFTER_S = 30  # told to a client whose plan was refused because the queue is full
+
+_MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+
+@dataclass(frozen=True)
+class CreatedPlan:
+    plan: PlanOut
+    created: bool  # False: an earlier request with the same idempotency key made it
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    name: str
+    content: bytes
+    sha256: str
+    media_type: str
+
+
+def media_type_of(name: str) -> str:
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    return _MEDIA_TYPES.get(suffix, "application/octet-stream")
+
+
+def plan_not_found(plan_id: str) -> NotFound:
+    return NotFound(f"no plan with id {plan_id!r}", code="plan_not_found")
+
+
+def _load(session: Session, plan_id: str) -> PlanOut:
+    found = repo_plans.get_plan_with_usage(session, plan_id)
+    if found is None:
+        raise plan_not_found(plan_id)
+    return PlanOut.of(*found)
+
+
+async def create_plan(state: AppState, body: PlanCreate, idempotency_key: str | None = None) -> CreatedPlan:
+    """Queue a plan. The same ``idempotency_key`` again returns the first plan (or a
+    Conflict if the request differs); a full queue raises TooManyPlans."""
+    if body.llm_model is not None:
+        try:
+            state.llm_config.chain_for(body.llm_model)
+        except LLMConfigError as exc:
+            raise ApiError(exc.problem, code="unknown_model") from exc
+    settings = state.settings
+
+    def create(session: Session) -> CreatedPlan:
+        if idempotency_key:
+            existing = repo_plans.find_by_idempotency_key(session, idempotency_key)
+            if existing is not None:
+                return CreatedPlan(_replay(existing, body), False)
+        if repo_plans.queue_depth(session) >= settings.max_queued_plans:
+            raise TooManyPlans(
+                f"{settings.max_queued_plans} plans are already queued (PLANEXE_MAX_QUEUED_PLANS); retry later",
+                headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
+            )
+        try:
+            plan = repo_plans.create_plan(
+                session,
+                prompt=body.prompt,
+                detail=body.detail,
+                llm_model=body.llm_model,
+                idempotency_key=idempotency_key or None,
+            )
+        except DuplicateIdempotencyKey:
+            existing = repo_plans.find_by_idempotency_key(session, idempotency_key or "")
+            assert existing is not None
+            return CreatedPlan(_replay(existing, body), False)
+        repo_events.append_service_events(session, plan_id=plan.id, events=[{"kind": "plan_queued"}])
+        return CreatedPlan(PlanOut.of(plan), True)
+
+    result = await state.store.run(create, write=True)
+    if result.created:
+        state.metrics.plans_submitted.inc()
+        if state.runner is not None:
+            state.runner.wake()
+    return result
+
+
+def _replay(existing: Plan, body: PlanCreate) -> PlanOut:
+    if (existing.prompt, existing.detail, existing.llm_model) != (body.prompt, body.detail, body.llm_model):
+        raise Conflict(
+            "this Idempotency-Key was already used for a different request; use a new key for a new plan",
+            code="idempotency_key_reused",
+        )
+    return PlanOut.of(existing)
+
+
+async def list_plans(
+    state: AppState,
+    *,
+    status: StatusFilter | None = None,
+    limit: int = LIST_LIMIT_DEFAULT,
+    cursor: str | None = None,
+) -> PlanListOut:
+    """Plans newest first, ``limit`` at a time; ``next_cursor`` continues with older ones."""
+
+    def page(session: Session) -> PlanListOut:
+        try:
+            result = repo_plans.list_plans(session, status=status, limit=limit, cursor=cursor)
+        except InvalidCursor as exc:
+            raise ApiError(
+                "cursor is not one this server handed out; start again without it", code="invalid_cursor"
+            ) from exc
+        return PlanListOut(items=[PlanOut.of(p) for p in result.plans], next_cursor=result.next_cursor)
+
+    return await state.store.run(page)
+
+
+async def get_plan(state: AppState, plan_id: str) -> PlanOut:
+    """The plan with its progress and LLM usage; NotFound if there is none."""
+    return await state.store.read_small(lambda s: _load(s, plan_id))
+
+
+async def cancel_plan(state: AppState, plan_id: str) -> PlanOut:
+    """Cancel: a queued plan at once; a running one is stopped by the runner that owns it."""
+
+    def cancel(session: Session) -> PlanOut:
+        plan = repo_plans.request_cancel(session, plan_id)
+        if plan is None:
+            raise plan_not_found(plan_id)
+        return PlanOut.of(plan)
+
+    out = await state.store.run(cancel, write=True)
+    state.signals.notify(plan_id)
+    runner = state.runner
+    if runner is not None and plan_id in runner.runs:
+        # This replica runs it: act now rather than at the next heartbeat.
+        runner.runs[plan_id].stop.set(StopReason.CANCELLED)
+    return out
+
+
+async def resume_plan(state: AppState, plan_id: str) -> PlanOut:
+    """Queue a failed or cancelled plan again, reusing its finished tasks."""
+
+    def resume(session: Session) -> PlanOut:
+        try:
+            return PlanOut.of(repo_plans.resume_plan(session, plan_id))
+        except PlanNotFound as exc:
+            raise plan_not_found(plan_id) from exc
+        except InvalidTransition as exc:
+            raise Conflict(str(exc), code="not_resumable") from exc
+
+    out = await state.store.run(resume, write=True)
+    state.signals.notify(plan_id)
+    if state.runner is not None:
+        state.runner.wake()
+    return out
+
+
+async def list_files(state: AppState, plan_id: str) -> list[FileOut]:
+    """The plan's stored outputs so far, by name (metadata only)."""
+
+    def files(session: Session) -> list[FileOut]:
+        if repo_plans.get_plan(session, plan_id) is None:
+            raise plan_not_found(plan_id)
+        return [FileOut.of(f) for f in repo_files.list_files(session, plan_id)]
+
+    return await state.store.run(files)
+
+
+async def read_file(state: AppState, plan_id: str, name: str) -> StoredFile:
+    """One stored output with its content; the name is checked before anything is read."""
+    try:
+        repo_files.check_file_name(name)
+    except ValueError as exc:
+        raise ApiError(
+            f"{name!r} is not a file of this plan: use a name from /plans/{plan_id}/files",
+            code="invalid_file_name",
+        ) from exc
+
+    def read(session: Session) -> tuple[bytes, str] | None:
+        if repo_plans.get_plan(session, plan_id) is None:
+            raise plan_not_found(plan_id)
+        f = repo_files.get_file(session, plan_id, name)
+        return (f.content, f.sha256) if f is not None else None
+
+    found = await state.store.run(read)
+    if found is None:
+        raise NotFound(f"plan {plan_id} has no file {name!r} (yet)", code="file_not_found")
+    content, digest = found
+    return StoredFile(name, content, digest, media_type_of(name))
+
+
+async def read_report(state: AppState, plan_id: str) -> StoredFile:
+    """The HTML report; Conflict ``report_not_ready`` until the plan is completed."""
+    plan = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
+    if plan is None:
+        raise plan_not_found(plan_id)
+    if plan.status != PlanStatus.COMPLETED:
+        raise Conflict(
+            f"the report is not ready: the plan is {plan.status} "
+            f"({plan.progress_done}/{plan.progress_total} tasks done); poll /plans/{plan_id} until completed",
+            code="report_not_ready",
+        )
+    return await read_file(state, plan_id, REPORT_FILE)
