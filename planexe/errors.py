@@ -49,3 +49,7 @@ class PipelineError(PlanExeError):
 
 class RunDirLockedError(PipelineError):
     """Another process is already running this plan's run directory."""
+
+    def __init__(self, message: str | None = None, holder: str = "") -> None:
+        self.holder = holder
+        super().__init__(message)

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         description="URL of a luigid central scheduler; unset: each plan uses Luigi's local scheduler.",
     )
 
+    fault_points: str | None = Field(
+        default=None,
+        description="Tests only: point[:task][@run],... where a process stops itself with SIGSTOP to "
+        "open a crash window on purpose (see planexe/faults.py). Leave unset.",
+    )
+
     # Logging
     log_format: Literal["auto", "console", "json"] = Field(
         default="auto", description="auto: console on a terminal, JSON otherwise."

@@ -26,7 +26,7 @@ with without_optional_modules():
     from planexe.pipeline import hygiene
     from planexe.pipeline.exitcodes import ExitCode
     from planexe.pipeline.procutil import die_with_parent
-    from planexe.pipeline.runner import run_pipeline
+    from planexe.pipeline.runner import Supervision, run_pipeline
     from planexe.pipeline.workers import resolve_workers
     from planexe.settings import get_settings
 
@@ -43,6 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="exit when this process (the supervisor) dies; set by the service",
+    )
+    group = parser.add_argument_group("supervision (set by the service)")
+    group.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for the run directory's lock, stopping an older run of the plan that holds it",
+    )
+    group.add_argument(
+        "--stop-grace", type=float, default=10.0, metavar="SECONDS", help="SIGTERM to SIGKILL grace"
+    )
+    group.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="stop when stdin (the supervisor's keep-alive) is silent this long; 0: do not watch",
     )
     hygiene.add_arguments(parser)
     return parser
@@ -67,8 +85,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Luigi runs each task in a forked process; fork keeps the run context
     # built before the fork, and is not Python's default everywhere.
     multiprocessing.set_start_method("fork", force=True)
+    supervision = Supervision(
+        lock_wait_s=args.lock_wait,
+        stop_grace_s=args.stop_grace,
+        keepalive_fd=sys.stdin.fileno() if args.keepalive_timeout > 0 else None,
+        keepalive_timeout_s=args.keepalive_timeout,
+    )
     result = run_pipeline(
-        args.run_dir, workers=choice.count, hygiene=hygiene.from_args(args), attempt=args.attempt
+        args.run_dir,
+        workers=choice.count,
+        hygiene=hygiene.from_args(args),
+        attempt=args.attempt,
+        supervision=supervision,
     )
     level = log.info if result.exit_code is ExitCode.SUCCESS else log.error
     level(

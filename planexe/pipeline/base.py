@@ -21,6 +21,7 @@ from typing import Any, ClassVar, TypeVar, cast
 import luigi
 from pydantic import BaseModel
 
+from planexe import faults
 from planexe.llm.batch import OnError, run_batch_async
 from planexe.pipeline import cancellation, hygiene
 from planexe.pipeline.context import RunContext, current_context
@@ -53,6 +54,7 @@ class PlanTask(luigi.Task):
     calls_fast: ClassVar[int | None] = None  # at detail=fast; None = same as full
     batched: ClassVar[bool] = False  # calls go out concurrently through run_batch_async
     quotable: ClassVar[bool] = True  # False: later prompts need not quote this step's output
+    extra_outputs: ClassVar[tuple[str, ...]] = ()  # files written besides the JSON output (report.html)
 
     # ---- declarations, read by the graph command and the runner ----
     @classmethod
@@ -66,6 +68,11 @@ class PlanTask(luigi.Task):
     @classmethod
     def output_filename(cls) -> str:
         return f"{cls.step_name()}.json"
+
+    @classmethod
+    def output_files(cls) -> tuple[str, ...]:
+        """Every file the step writes, its JSON output first; the step is done when all exist."""
+        return (cls.output_filename(), *cls.extra_outputs)
 
     @classmethod
     def planned_calls(cls, detail: Detail) -> int:
@@ -123,6 +130,12 @@ class PlanTask(luigi.Task):
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(Path(self.run_dir) / self.output_filename()))
 
+    def complete(self) -> bool:
+        # All of the step's files, not only the JSON output: a run directory rebuilt from the
+        # database with report.json but without report.html must run the report again.
+        run_dir = Path(self.run_dir)
+        return all((run_dir / name).exists() for name in self.output_files())
+
     def run(self) -> None:
         started = time.time()
         executor = self.ctx.executor
@@ -141,6 +154,7 @@ class PlanTask(luigi.Task):
             "data": result.model_dump(mode="json"),
         }
         atomic_write_text(Path(self.output().path), json.dumps(envelope, ensure_ascii=False, indent=1))
+        faults.reached("after_output", task=self.step_name(), run=self.attempt)
 
     async def _produce_in_session(self) -> tuple[BaseModel, set[str]]:
         ident = cancellation.enter()

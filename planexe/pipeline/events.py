@@ -1,8 +1,11 @@
 """Append-only ``events.jsonl``: one JSON object per line, written by any process.
 
-Luigi runs tasks in forked worker processes, so every write opens the file
-with O_APPEND and issues one ``write`` per line: the kernel serialises appends,
-and a reader tailing the file never sees two events interleaved.
+Steps may run in forked task processes (``PLANEXE_TASK_ISOLATION=process``), so
+every write opens the file with O_APPEND and issues one ``write`` per line: the
+kernel serialises appends, and a reader tailing the file never sees two events
+interleaved. Every line carries ``eid``, a random id unique to that line: the
+service ships each line to the database once, also lines a crashed run wrote
+just before it died (see ``planexe_api/services/plan_sync.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,12 @@ from typing import Any
 from planexe.llm.types import CallRecord
 
 
+def new_event_id() -> str:
+    # Random rather than a counter: lines come from several processes (forked steps, pids that
+    # may be reused within a run), and a counter would need state shared between them.
+    return os.urandom(8).hex()
+
+
 class EventWriter:
     def __init__(self, path: Path, attempt: int = 1) -> None:
         self.path = path
@@ -24,6 +33,7 @@ class EventWriter:
 
     def emit(self, kind: str, **fields: Any) -> None:
         record = {
+            "eid": new_event_id(),
             "ts": round(time.time(), 4),
             "kind": kind,
             "attempt": self.attempt,
@@ -58,6 +68,12 @@ def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]
     A trailing line without its newline is still being written and is left for
     the next read.
     """
+    lines, offset = read_event_lines(path, offset)
+    return [event for _, event in lines], offset
+
+
+def read_event_lines(path: Path, offset: int = 0) -> tuple[list[tuple[int, dict[str, Any]]], int]:
+    """Like ``read_events``, each event with the byte offset where its line starts."""
     try:
         with path.open("rb") as fh:
             fh.seek(offset)
@@ -67,14 +83,16 @@ def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]
     end = chunk.rfind(b"\n")
     if end < 0:
         return [], offset
-    events = []
-    for raw in chunk[: end + 1].splitlines():
+    lines = []
+    position = offset
+    for raw in chunk[: end + 1].splitlines(keepends=True):
+        start, position = position, position + len(raw)
         if raw.strip():
             try:
-                events.append(json.loads(raw))
+                lines.append((start, json.loads(raw)))
             except json.JSONDecodeError:
                 continue  # a line torn by a crash mid-write; the task's own state is in its output file
-    return events, offset + end + 1
+    return lines, offset + end + 1
 
 
 def iter_events(path: Path) -> Iterator[dict[str, Any]]:

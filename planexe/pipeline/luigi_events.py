@@ -82,7 +82,13 @@ def _duration(task: PlanTask) -> float | None:
 
 
 def _on_success(task: PlanTask) -> None:
-    _emit(task, "task_succeeded", duration_s=_duration(task), output=task.output_filename())
+    _emit(
+        task,
+        "task_succeeded",
+        duration_s=_duration(task),
+        output=task.output_filename(),
+        outputs=list(task.output_files()),
+    )
 
 
 def _on_failure(task: PlanTask, exception: BaseException) -> None:

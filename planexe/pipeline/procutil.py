@@ -1,4 +1,4 @@
-"""Process hygiene: children die with their parent (Linux PR_SET_PDEATHSIG)."""
+"""Process hygiene: children die with their parent (Linux PR_SET_PDEATHSIG); signalling a group."""
 
 from __future__ import annotations
 
@@ -26,3 +26,23 @@ def die_with_parent(sig: int = signal.SIGKILL, expected_parent: int | None = Non
     _libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
     if expected_parent is not None and os.getppid() != expected_parent:
         os._exit(1)
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to process group ``pgid`` (or to the process alone if it leads no group).
+
+    False if nothing was there to signal. Every pipeline the service starts leads its own
+    group (``start_new_session``), so the group reaches its forked steps too.
+    """
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return False
+    try:
+        os.kill(pgid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False

@@ -24,6 +24,7 @@ from planexe.pipeline.exitcodes import ExitCode
 from planexe.pipeline.lock import RunDirLock
 from planexe.pipeline.luigi_worker import WorkerFactory
 from planexe.pipeline.rundir import REPORT_FILE, clean_stale_temp_files
+from planexe.pipeline.watchdog import watch_supervisor
 from planexe.settings import Settings, get_settings
 
 log = get_logger(__name__)
@@ -82,18 +83,18 @@ def walk(task: PlanTask) -> Iterator[PlanTask]:
 
 
 def _failed_tasks(ctx: RunContext) -> tuple[list[str], str]:
-    """Tasks whose last event in this attempt is a failure, and the last error message."""
+    """Tasks whose last event in this run is a failure, the one that failed last first, and
+    that failure's message (the task whose failure stopped the run)."""
     events, _ = read_events(ctx.events.path)
     last: dict[str, dict[str, object]] = {}
     for event in events:
         if event.get("attempt") == ctx.events.attempt and str(event.get("kind", "")).startswith("task_"):
+            last.pop(str(event.get("task")), None)  # re-insert: dict order is the order of last events
             last[str(event.get("task"))] = event
-    failed = {name: e for name, e in last.items() if e["kind"] in ("task_failed", "task_timed_out")}
-    message = ""
-    if failed:
-        name, event = next(reversed(failed.items()))
-        message = f"{name}: {event.get('error', '')}"
-    return sorted(failed), message
+    failed = [name for name, e in last.items() if e["kind"] in ("task_failed", "task_timed_out")]
+    failed.reverse()
+    message = f"{failed[0]}: {last[failed[0]].get('error', '')}" if failed else ""
+    return failed, message
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -108,6 +109,16 @@ def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
     raise _Interrupted(signal.Signals(signum).name)
 
 
+@dataclass(frozen=True)
+class Supervision:
+    """How a supervised pipeline behaves towards its supervisor and older runs (service only)."""
+
+    lock_wait_s: float = 0.0  # wait this long for the run directory's lock (an older run stopping)
+    stop_grace_s: float = 10.0  # SIGTERM to SIGKILL, for an older run holding the lock, and for us
+    keepalive_fd: int | None = None  # the supervisor writes here; silence means it is frozen or gone
+    keepalive_timeout_s: float = 0.0  # stop after this long without a keep-alive byte
+
+
 def run_pipeline(
     run_dir: Path,
     *,
@@ -116,16 +127,16 @@ def run_pipeline(
     attempt: int = 1,
     settings: Settings | None = None,
     handle_signals: bool = True,
+    supervision: Supervision | None = None,
 ) -> RunResult:
-    from planexe.plan.dag import final_task  # the plan steps import this package
-
     started = time.perf_counter()
+    supervision = supervision or Supervision()
     run_dir = Path(run_dir).resolve()
     if not run_dir.is_dir():
         return RunResult(ExitCode.CONFIG_ERROR, f"run directory {run_dir} does not exist")
-    lock = RunDirLock(run_dir)
+    lock = RunDirLock(run_dir, run=attempt)
     try:
-        lock.acquire()
+        lock.acquire(wait_s=supervision.lock_wait_s, grace_s=supervision.stop_grace_s)
     except PipelineError as exc:
         return RunResult(ExitCode.LOCKED, str(exc))
     try:
@@ -134,60 +145,95 @@ def run_pipeline(
             ctx = open_context(run_dir, settings, attempt)
         except (ConfigError, PipelineError) as exc:
             return RunResult(ExitCode.CONFIG_ERROR, str(exc))
-        luigi_events.install()
-        luigi_events.reset_failure_counts(str(run_dir))
-        luigi_hygiene.apply(hygiene)
-        final = final_task(str(run_dir), attempt)
-        tasks = list(walk(final))
-        warm_up(tasks)
-        done = sorted(t.step_name() for t in tasks if t.complete())
-        effective = luigi_hygiene.effective()
-        log.info("luigi_config", workers=workers, **effective)
-        ctx.events.emit(
-            "run_started",
-            total=len(tasks),
-            done=len(done),
-            done_tasks=done,
-            workers=workers,
-            detail=ctx.plan.detail,
-            offline=ctx.offline,
-            models=ctx.model_names,
-            luigi=effective,
-        )
-        if handle_signals:
-            previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            result = luigi.build(
-                [final],
-                worker_scheduler_factory=WorkerFactory(isolation=(settings or get_settings()).task_isolation),
-                workers=workers,
-                local_scheduler=not hygiene.scheduler_url,
-                scheduler_url=hygiene.scheduler_url or "",
-                detailed_summary=True,
+        if supervision.keepalive_fd is not None and supervision.keepalive_timeout_s > 0:
+            watch_supervisor(
+                supervision.keepalive_fd,
+                supervision.keepalive_timeout_s,
+                supervision.stop_grace_s,
+                on_stop=lambda reason: ctx.events.emit("supervisor_lost", reason=reason),
             )
-            exit_code = _STATUS_TO_EXIT.get(result.status, ExitCode.TASK_FAILED)
-        except _Interrupted as exc:
-            exit_code = ExitCode.INTERRUPTED
-            log.warning("pipeline_interrupted", signal=str(exc))
-        finally:
-            if handle_signals:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-        failed, message = _failed_tasks(ctx)
-        reason = exit_code.reason
-        if exit_code is ExitCode.SUCCESS and not (run_dir / REPORT_FILE).exists():
-            exit_code, reason = ExitCode.TASK_FAILED, "the run ended without writing report.html"
-        elif exit_code is ExitCode.TASK_FAILED and message:
-            reason = f"task failed: {message}"
-        duration = time.perf_counter() - started
-        ctx.events.emit(
-            "run_finished",
-            exit_code=int(exit_code),
-            status=exit_code.name.lower(),
-            reason=reason,
-            failed_tasks=failed,
-            duration_s=round(duration, 3),
-        )
-        return RunResult(exit_code, reason, failed, duration)
+        final = _prepare(ctx, run_dir, attempt, workers, hygiene)
+        exit_code = _build(final, workers, hygiene, settings, handle_signals)
+        return _finish(ctx, run_dir, exit_code, started)
     finally:
         lock.release()
+
+
+def _prepare(
+    ctx: RunContext, run_dir: Path, attempt: int, workers: int, hygiene: luigi_hygiene.Hygiene
+) -> PlanTask:
+    """Install the event handlers and Luigi options, and announce the run with what is done."""
+    from planexe.plan.dag import final_task  # the plan steps import this package
+
+    luigi_events.install()
+    luigi_events.reset_failure_counts(str(run_dir))
+    luigi_hygiene.apply(hygiene)
+    final = final_task(str(run_dir), attempt)
+    tasks = list(walk(final))
+    warm_up(tasks)
+    done = sorted(t.step_name() for t in tasks if t.complete())
+    effective = luigi_hygiene.effective()
+    log.info("luigi_config", workers=workers, **effective)
+    ctx.events.emit(
+        "run_started",
+        total=len(tasks),
+        done=len(done),
+        done_tasks=done,
+        # Every file the finished plan has: the service completes a plan only once all are stored.
+        outputs={name: t.step_name() for t in tasks for name in t.output_files()},
+        workers=workers,
+        detail=ctx.plan.detail,
+        offline=ctx.offline,
+        models=ctx.model_names,
+        luigi=effective,
+    )
+    return final
+
+
+def _build(
+    final: PlanTask,
+    workers: int,
+    hygiene: luigi_hygiene.Hygiene,
+    settings: Settings | None,
+    handle_signals: bool,
+) -> ExitCode:
+    """Run Luigi to the end (or to SIGTERM/SIGINT) and map its status to our exit code."""
+    previous = {}
+    if handle_signals:
+        previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        result = luigi.build(
+            [final],
+            worker_scheduler_factory=WorkerFactory(isolation=(settings or get_settings()).task_isolation),
+            workers=workers,
+            local_scheduler=not hygiene.scheduler_url,
+            scheduler_url=hygiene.scheduler_url or "",
+            detailed_summary=True,
+        )
+        return _STATUS_TO_EXIT.get(result.status, ExitCode.TASK_FAILED)
+    except _Interrupted as exc:
+        log.warning("pipeline_interrupted", signal=str(exc))
+        return ExitCode.INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _finish(ctx: RunContext, run_dir: Path, exit_code: ExitCode, started: float) -> RunResult:
+    """Say how the run ended, in events.jsonl and to the caller."""
+    failed, message = _failed_tasks(ctx)
+    reason = exit_code.reason
+    if exit_code is ExitCode.SUCCESS and not (run_dir / REPORT_FILE).exists():
+        exit_code, reason = ExitCode.TASK_FAILED, "the run ended without writing report.html"
+    elif exit_code is ExitCode.TASK_FAILED and message:
+        reason = f"task failed: {message}"
+    duration = time.perf_counter() - started
+    ctx.events.emit(
+        "run_finished",
+        exit_code=int(exit_code),
+        status=exit_code.name.lower(),
+        reason=reason,
+        failed_tasks=failed,
+        duration_s=round(duration, 3),
+    )
+    return RunResult(exit_code, reason, failed, duration)

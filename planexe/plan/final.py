@@ -198,6 +198,7 @@ class Report(PlanTask):
     title = "Report"
     depends_on = STEPS
     output_model = ReportManifest
+    extra_outputs = (REPORT_FILE,)
 
     async def produce(self) -> ReportManifest:
         sections: list[Section] = []

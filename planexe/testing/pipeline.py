@@ -33,7 +33,7 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def start_pipeline(
-    run_dir: Path, *args: str, env: Mapping[str, str] | None = None
+    run_dir: Path, *args: str, env: Mapping[str, str] | None = None, stdin: int | None = subprocess.DEVNULL
 ) -> subprocess.Popen[bytes]:
     """``python -m planexe.pipeline`` in its own session, output appended to the run's log."""
     log = (run_dir / LOG_FILE).open("ab")
@@ -41,6 +41,7 @@ def start_pipeline(
         return subprocess.Popen(
             [sys.executable, "-m", "planexe.pipeline", "--run-dir", str(run_dir), *args],
             env=child_env(env),
+            stdin=stdin,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

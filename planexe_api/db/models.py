@@ -173,12 +173,14 @@ class Plan(Base):
 
 class PlanEvent(Base):
     __tablename__ = "plan_events"
-    __table_args__ = (UniqueConstraint("plan_id", "seq"),)
+    __table_args__ = (UniqueConstraint("plan_id", "seq"), UniqueConstraint("plan_id", "eid"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     plan_id: Mapped[str] = mapped_column(String(32), ForeignKey("plans.id", ondelete="CASCADE"))
     seq: Mapped[int]  # 1, 2, 3, ... per plan, no gaps; the SSE event id
     kind: Mapped[str] = mapped_column(String(64))
+    # The pipeline's id of the events.jsonl line (NULL for the service's own events): stored once.
+    eid: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

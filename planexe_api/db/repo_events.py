@@ -31,7 +31,8 @@ def append_events(
     """Append the runner's events; their seqs, or None if ``token`` no longer holds the plan.
 
     Each event is a mapping with a ``kind`` (as the pipeline writes them to
-    events.jsonl); every other key is kept in ``data``.
+    events.jsonl) and, from the pipeline, an ``eid`` (stored in its own column,
+    once per plan); every other key is kept in ``data``.
     """
     fence = (Plan.fencing_token == token, Plan.status == PlanStatus.RUNNING)
     return _append(session, plan_id, events, fence, now or utcnow())
@@ -72,18 +73,33 @@ def _append(
         session.execute(
             insert(Base.metadata.tables[PlanEvent.__tablename__]),
             [
-                {"plan_id": plan_id, "seq": first + i, "kind": kind, "data": data, "created_at": now}
-                for i, (kind, data) in enumerate(rows)
+                {
+                    "plan_id": plan_id,
+                    "seq": first + i,
+                    "kind": kind,
+                    "eid": eid,
+                    "data": data,
+                    "created_at": now,
+                }
+                for i, (kind, eid, data) in enumerate(rows)
             ],
         )
     return list(range(first, last + 1))
 
 
-def _split(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def _split(event: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
     kind = event.get("kind")
     if not isinstance(kind, str) or not kind:
         raise ValueError(f"an event needs a non-empty string 'kind': {dict(event)!r}")
-    return kind, {key: value for key, value in event.items() if key != "kind"}
+    eid = event.get("eid")
+    data = {key: value for key, value in event.items() if key not in ("kind", "eid")}
+    return kind, str(eid) if eid else None, data
+
+
+def stored_event_ids(session: Session, plan_id: str) -> set[str]:
+    """The ids of the pipeline's events.jsonl lines already stored for this plan."""
+    stmt = select(PlanEvent.eid).where(PlanEvent.plan_id == plan_id, PlanEvent.eid.is_not(None))
+    return {eid for eid in session.scalars(stmt) if eid}
 
 
 def events_after(session: Session, plan_id: str, after_seq: int = 0, limit: int = 100) -> list[PlanEvent]:

@@ -18,6 +18,7 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
+from planexe_api import policy
 from planexe_api.db.models import TERMINAL_STATUSES, Plan, PlanStatus, utcnow
 from planexe_api.db.repo_events import append_service_events
 from planexe_api.db.repo_usage import UsageDelta, plan_increments
@@ -32,7 +33,7 @@ class LeaseState:
 class RecoveryOutcome(StrEnum):
     REQUEUED = "requeued"  # back in the queue; the next claim resumes it from its finished tasks
     FAILED_TOO_OLD = "recovery_too_old"  # queued longer ago than the recovery age limit
-    FAILED_MAX_ATTEMPTS = "max_attempts"  # interrupted as often as the attempt limit allows
+    FAILED_MAX_ATTEMPTS = policy.MAX_ATTEMPTS_CODE  # interrupted as often as the attempt limit allows
     CANCELLED = "cancelled"  # a cancel was pending; nobody is left to act on it, so it is done
 
 
@@ -259,11 +260,10 @@ def _recover_one(plan: Plan, *, now: datetime, max_age_s: float, max_attempts: i
             f"{_duration(age_s)} ago, more than the {_duration(max_age_s)} recovery limit "
             "(PLANEXE_RECOVERY_MAX_AGE_S). Resume it to continue from its finished tasks."
         )
-    elif plan.attempt >= max_attempts:
+    elif not policy.may_retry(plan.attempt, max_attempts):
         outcome = RecoveryOutcome.FAILED_MAX_ATTEMPTS
-        plan.error_message = (
-            f"The run was interrupted ({owner} stopped renewing its lease) on attempt {plan.attempt} "
-            f"of {max_attempts} (PLANEXE_MAX_ATTEMPTS). Resume it to try again from its finished tasks."
+        plan.error_message = policy.out_of_attempts_message(
+            f"{owner} stopped renewing its lease", plan.attempt, max_attempts
         )
     else:
         plan.status = PlanStatus.QUEUED

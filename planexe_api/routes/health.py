@@ -26,7 +26,7 @@ async def healthz(state: State) -> dict[str, object]:
         "status": "ok",
         "running_children": len(state.registry),
         "runner": runner.worker_id if runner else None,
-        "plans_running_here": sorted(runner.runs) if runner else [],
+        "plans_running_here": runner.plans_running() if runner else [],
     }
 
 

@@ -6,18 +6,14 @@ which the MCP tools call too.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session
 
-from planexe_api.db import repo_events, repo_plans
-from planexe_api.db.models import PlanStatus
+from planexe_api.db import repo_plans
 from planexe_api.errors import ApiError
+from planexe_api.routes.sse import EventStream
 from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut
 from planexe_api.services import plan_actions
 from planexe_api.services.plan_actions import (
@@ -32,9 +28,6 @@ from planexe_api.state import AppState, get_state
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 State = Annotated[AppState, Depends(get_state)]
-
-SSE_POLL_S = 0.3  # seconds; how often an event stream looks for new events unless woken sooner
-SSE_KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
 
 
 @router.post("", status_code=202, response_model=PlanOut)
@@ -110,11 +103,6 @@ async def get_report(plan_id: str, state: State) -> Response:
     return _file_response(await plan_actions.read_report(state, plan_id))
 
 
-def _sse(seq: int, kind: str, data: dict[str, Any]) -> bytes:
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
-    return f"id: {seq}\nevent: {kind}\ndata: {payload}\n\n".encode()
-
-
 @router.get("/{plan_id}/events")
 async def stream_events(
     plan_id: str,
@@ -132,45 +120,8 @@ async def stream_events(
     start = after if after is not None else _parse_last_event_id(last_event_id)
     if await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id)) is None:
         raise plan_not_found(plan_id)
-
-    async def generate() -> AsyncIterator[bytes]:
-        seq = start
-        quiet_since = anyio.current_time()
-        yield b"retry: 2000\n\n"
-        while True:
-            # Before the read, so a commit that lands after it still ends the wait below.
-            wake = state.signals.listen(plan_id)
-
-            def poll(session: Session, since: int = seq) -> tuple[list[tuple[int, str, dict[str, Any]]], str]:
-                plan = repo_plans.get_plan(session, plan_id)
-                events = repo_events.events_after(session, plan_id, since, limit=500)
-                return [
-                    (e.seq, e.kind, e.as_dict()) for e in events
-                ], plan.status if plan else PlanStatus.FAILED
-
-            events, status = await state.store.run(poll)
-            for event_seq, kind, data in events:
-                state.metrics.sse_events.inc()
-                yield _sse(event_seq, kind, data)
-                seq = event_seq
-            if events:
-                quiet_since = anyio.current_time()
-                continue
-            if PlanStatus(status).is_terminal:
-                yield _sse(seq, "end", {"status": status})
-                return
-            if await request.is_disconnected():
-                return
-            # Woken at once when this process commits the plan's events; the timeout is the
-            # poll for plans that another replica runs.
-            with anyio.move_on_after(SSE_POLL_S):
-                await wake.wait()
-            if anyio.current_time() - quiet_since >= SSE_KEEPALIVE_S:
-                quiet_since = anyio.current_time()
-                yield b": keep-alive\n\n"
-
     return StreamingResponse(
-        generate(),
+        EventStream(state, request, plan_id, start).body(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -34,6 +34,7 @@ from planexe.settings import Settings
 log = get_logger(__name__)
 
 SERVICE_DEFAULT_WORKERS = RECOMMENDED_WORKERS
+LOCK_WAIT_MARGIN_S = 10.0  # past the stop grace, for an older run of the plan to let go of its lock
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class LaunchSpec:
     run_dir: Path
     log_path: Path
     worker_id: str
+    keepalive_interval_s: float  # how often the supervisor writes to the child's stdin
 
 
 class PipelineExecutionService:
@@ -109,6 +111,14 @@ class PipelineExecutionService:
             str(run),
             "--parent-pid",
             str(parent_pid if parent_pid is not None else os.getpid()),
+            # A child that hears nothing from us for a whole lease stops itself: by then another
+            # runner may own the plan (we are frozen), and two pipelines must not run it at once.
+            "--keepalive-timeout",
+            f"{self.settings.lease_s:g}",
+            "--stop-grace",
+            f"{self.settings.cancel_grace_s:g}",
+            "--lock-wait",
+            f"{self.settings.cancel_grace_s + LOCK_WAIT_MARGIN_S:g}",
             *self.hygiene(plan_id, run).as_args(),
         ]
 
@@ -128,4 +138,5 @@ class PipelineExecutionService:
             run_dir=run_dir,
             log_path=run_dir / LOG_FILE,
             worker_id=self.hygiene(spec.plan_id, run).worker_id,
+            keepalive_interval_s=min(1.0, self.settings.lease_s / 4),
         )

@@ -23,7 +23,6 @@ from planexe_api.db.errors import DuplicateIdempotencyKey, InvalidCursor, Invali
 from planexe_api.db.models import Plan, PlanStatus
 from planexe_api.errors import ApiError, Conflict, NotFound, TooManyPlans
 from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut
-from planexe_api.services.supervisor import StopReason
 from planexe_api.state import AppState
 
 # Input limits, checked by each face's own input schema (FastAPI's, the MCP tools')
@@ -160,10 +159,9 @@ async def cancel_plan(state: AppState, plan_id: str) -> PlanOut:
 
     out = await state.store.run(cancel, write=True)
     state.signals.notify(plan_id)
-    runner = state.runner
-    if runner is not None and plan_id in runner.runs:
-        # This replica runs it: act now rather than at the next heartbeat.
-        runner.runs[plan_id].stop.set(StopReason.CANCELLED)
+    if state.runner is not None:
+        # If this replica runs it, act now rather than at the next heartbeat.
+        state.runner.cancel_local(plan_id)
     return out
 
 

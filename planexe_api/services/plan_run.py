@@ -1,52 +1,104 @@
-"""One claimed plan, from restoring its outputs to writing its final status."""
+"""One claimed plan, from restoring its outputs to writing its final status.
+
+A ``PlanRun`` is one run of one plan: the claim (plan id and fencing token),
+the child it supervises and the sync that ships the child's progress. It gets
+what it needs from ``RunDeps``, built once by the runner, and decides how the
+run ended with the pure ``outcome.decide``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio
+from sqlalchemy.orm import Session
 
+from planexe import faults
 from planexe.log import get_logger
-from planexe.pipeline.exitcodes import ExitCode
-from planexe.pipeline.rundir import REPORT_FILE, PlanSpec
+from planexe.pipeline.rundir import PlanSpec
+from planexe.settings import Settings
+from planexe_api import policy
 from planexe_api.db import repo_events, repo_leases
 from planexe_api.db.errors import StoreError
-from planexe_api.db.models import PlanStatus, utcnow
-from planexe_api.services.plan_sync import PlanSync, restore_outputs
-from planexe_api.services.store import Store
+from planexe_api.db.models import Plan, PlanStatus, utcnow
+from planexe_api.metrics import Metrics
+from planexe_api.services.outcome import Action, Decision, RunEnd, decide
+from planexe_api.services.pipeline_execution_service import PipelineExecutionService
+from planexe_api.services.plan_signals import PlanSignals
+from planexe_api.services.plan_sync import PlanSync, Stored, read_stored, restore_outputs
+from planexe_api.services.process_registry import ProcessRegistry
+from planexe_api.services.store import Store, through_outage
 from planexe_api.services.supervisor import ChildOutcome, StopReason, StopRequest, supervise
-
-if TYPE_CHECKING:
-    from planexe_api.services.runner import Claim, Runner
 
 log = get_logger(__name__)
 
 SYNC_INTERVAL_S = 0.25  # how often events.jsonl is shipped to the database
-RESTORE_ATTEMPTS = 20  # one a second: a database restart takes a few seconds
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a run needs of a claimed plan, read inside the claiming transaction."""
+
+    plan_id: str
+    token: int  # the fencing token: this run's number, unique per claim
+    attempt: int
+    prompt: str
+    detail: str
+    llm_model: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, plan: Plan) -> Claim:
+        return cls(
+            plan.id,
+            plan.fencing_token,
+            plan.attempt,
+            plan.prompt,
+            plan.detail,
+            plan.llm_model,
+            plan.created_at,
+        )
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.plan_id, self.token)
+
+
+@dataclass(frozen=True)
+class RunDeps:
+    """Everything a run uses of its runner, built once per runner."""
+
+    settings: Settings
+    store: Store
+    execution: PipelineExecutionService
+    registry: ProcessRegistry
+    signals: PlanSignals
+    worker_id: str
+    wake: Callable[[], None]  # a slot or a queued plan appeared: look for work now
+    metrics: Metrics | None = None
 
 
 class PlanRun:
-    def __init__(self, claim: Claim, runner: Runner) -> None:
+    def __init__(self, claim: Claim, deps: RunDeps) -> None:
         self.claim = claim
-        self.runner = runner
+        self.deps = deps
         self.stop = StopRequest()
-        self.log = log.bind(plan_id=claim.plan_id, attempt=claim.attempt)
+        self.log = log.bind(plan_id=claim.plan_id, run=claim.token, attempt=claim.attempt)
         self.sync: PlanSync | None = None
 
-    @property
-    def store(self) -> Store:
-        return self.runner.store
-
     async def renew(self) -> None:
-        c = self.claim
-        state = await self.store.run(
+        c, d = self.claim, self.deps
+        faults.reached("before_renew", run=c.token)
+        state = await d.store.run(
             lambda s: repo_leases.renew_lease(
                 s,
                 plan_id=c.plan_id,
-                worker_id=self.runner.worker_id,
+                worker_id=d.worker_id,
                 token=c.token,
-                lease_s=self.runner.settings.lease_s,
+                lease_s=d.settings.lease_s,
                 now=utcnow(),
             ),
             write=True,
@@ -58,67 +110,66 @@ class PlanRun:
             self.stop.set(StopReason.CANCELLED)
 
     async def execute(self) -> None:
-        c = self.claim
-        settings = self.runner.settings
-        if c.attempt > settings.max_attempts:
-            await self._finish(
-                PlanStatus.FAILED,
-                "max_attempts",
-                f"the plan was started {c.attempt - 1} times without finishing",
+        c, settings = self.claim, self.deps.settings
+        if not policy.may_start(c.attempt, settings.max_attempts):
+            # Only a plan requeued at shutdown on its last attempt gets here.
+            cause = "the service shut down during its last run"
+            await self._apply(
+                Decision.failed(
+                    policy.MAX_ATTEMPTS_CODE,
+                    policy.out_of_attempts_message(cause, c.attempt - 1, settings.max_attempts),
+                )
             )
             return
         try:
-            execution = self.runner.execution
-            run_dir = execution.run_dir(c.plan_id)
-            restored = await self._restore(run_dir)
-            spec = PlanSpec(prompt=c.prompt, detail=c.detail, llm_model=c.llm_model, plan_id=c.plan_id)  # type: ignore[arg-type]
-            launch = execution.launch_spec(spec, run=c.token)
-            self.sync = PlanSync(
-                self.store,
-                c.plan_id,
-                c.token,
-                run_dir,
-                observer=self.runner.metrics,
-                signals=self.runner.signals,
-            )
-            self.log.info("plan_started", restored_files=restored, run_dir=str(run_dir))
-            await self._service_event(
-                "plan_running", worker_id=self.runner.worker_id, restored_files=restored
-            )
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._sync_loop)
-                outcome = await supervise(
-                    launch,
-                    self.runner.registry,
-                    c.plan_id,
-                    c.attempt,
-                    timeout_s=settings.plan_timeout_s,
-                    grace_s=settings.cancel_grace_s,
-                    stop=self.stop,
-                )
-                tg.cancel_scope.cancel()
+            outcome = await self._run_child()
             with anyio.CancelScope(shield=True):
                 await self._conclude(outcome)
         except Exception as exc:
             self.log.exception("plan_run_error")
             with anyio.CancelScope(shield=True):
-                await self._finish(
-                    PlanStatus.FAILED, "internal_error", f"the service failed to run the plan: {exc}"
+                await self._apply(
+                    Decision.failed("internal_error", f"the service failed to run the plan: {exc}")
                 )
 
-    async def _restore(self, run_dir: Path) -> int:
-        """Bring back outputs made elsewhere, riding out a short database outage."""
-        for attempt in range(1, RESTORE_ATTEMPTS + 1):
-            try:
-                return await anyio.to_thread.run_sync(
-                    restore_outputs, self.store, self.claim.plan_id, run_dir
-                )
-            except StoreError as exc:
-                if attempt == RESTORE_ATTEMPTS:
-                    raise
-                self.log.warning("restore_retry", attempt=attempt, error=str(exc))
-                await anyio.sleep(1.0)
-        raise AssertionError("unreachable")
+    async def _run_child(self) -> ChildOutcome:
+        c, d = self.claim, self.deps
+        run_dir = d.execution.run_dir(c.plan_id)
+        stored, restored = await self._prepare(run_dir)
+        spec = PlanSpec(prompt=c.prompt, detail=c.detail, llm_model=c.llm_model, plan_id=c.plan_id)  # type: ignore[arg-type]
+        launch = await anyio.to_thread.run_sync(lambda: d.execution.launch_spec(spec, run=c.token))
+        self.sync = PlanSync(
+            d.store, c.plan_id, c.token, run_dir, stored, observer=d.metrics, signals=d.signals
+        )
+        self.log.info("plan_started", restored_files=restored, run_dir=str(run_dir))
+        await self._service_event("plan_running", worker_id=d.worker_id, restored_files=restored)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._sync_loop)
+            outcome = await supervise(
+                launch,
+                d.registry,
+                c.plan_id,
+                c.token,
+                c.attempt,
+                timeout_s=d.settings.plan_timeout_s,
+                grace_s=d.settings.cancel_grace_s,
+                stop=self.stop,
+            )
+            tg.cancel_scope.cancel()
+        return outcome
+
+    async def _prepare(self, run_dir: Path) -> tuple[Stored, int]:
+        """What the database holds of the plan, and its outputs written into the run directory
+        (made elsewhere, or overwritten here by a run that lost the plan)."""
+        store, plan_id = self.deps.store, self.claim.plan_id
+        stored = await store.run_through_outage(
+            lambda s: read_stored(s, plan_id), write=False, what="restore"
+        )
+        restored = await through_outage(
+            lambda: anyio.to_thread.run_sync(restore_outputs, store, plan_id, run_dir, stored),
+            what="restore",
+        )
+        return stored, restored
 
     async def _sync_loop(self) -> None:
         assert self.sync is not None
@@ -132,70 +183,82 @@ class PlanRun:
                 self.log.warning("event_sync_failed", error=str(exc))
 
     async def _conclude(self, outcome: ChildOutcome) -> None:
-        """Decide the final state from how the child ended; nothing at all if the lease is gone."""
-        reason = outcome.stop_reason
-        if reason is StopReason.LEASE_LOST:
-            self.log.warning("plan_abandoned", reason="lease lost; the new owner decides its fate")
-            return
-        held = await self._final_sync()
-        if not held:
-            self.log.warning("plan_abandoned", reason="lease lost while finishing")
-            return
-        settings = self.runner.settings
-        if reason is StopReason.SHUTDOWN:
-            await self._store_write(
-                lambda s: repo_leases.requeue_plan(
-                    s, plan_id=self.claim.plan_id, token=self.claim.token, reason="service shutdown"
-                )
+        """Ship what is left, then decide the final state (nothing at all if the lease is gone)."""
+        faults.reached("before_conclude", run=self.claim.token)
+        held = outcome.stop_reason is not StopReason.LEASE_LOST and await self._final_sync()
+        sync = self.sync
+        assert sync is not None
+        missing = await anyio.to_thread.run_sync(sync.missing_outputs) if held else []
+        settings = self.deps.settings
+        decision = decide(
+            RunEnd(
+                stop_reason=outcome.stop_reason,
+                returncode=outcome.returncode,
+                lease_held=held,
+                attempt=self.claim.attempt,
+                max_attempts=settings.max_attempts,
+                plan_timeout_s=settings.plan_timeout_s,
+                run_finished=sync.progress.finished,
+                failed_tasks=list(reversed(sync.progress.failed)),
+                missing_outputs=missing,
             )
-        elif reason is StopReason.CANCELLED:
-            await self._finish(PlanStatus.CANCELLED, "cancelled", "cancelled on request")
-        elif reason is StopReason.TIMEOUT:
-            await self._finish(
-                PlanStatus.FAILED,
-                "timeout",
-                f"the plan ran longer than PLANEXE_PLAN_TIMEOUT_S={settings.plan_timeout_s:g}s",
-            )
-        else:
-            await self._conclude_exit(outcome.returncode)
-
-    async def _conclude_exit(self, returncode: int | None) -> None:
-        c = self.claim
-        assert self.sync is not None
-        finished = self.sync.progress.finished or {}
-        failed = self.sync.progress.failed
-        if returncode == ExitCode.SUCCESS:
-            if await self.sync.ship_report():
-                await self._finish(PlanStatus.COMPLETED)
-            else:
-                await self._finish(
-                    PlanStatus.FAILED, "report_missing", f"the pipeline exited 0 without {REPORT_FILE}"
-                )
-            return
-        killed = returncode is not None and (returncode < 0 or returncode == ExitCode.INTERRUPTED)
-        # Killed from outside (OOM killer, an operator): try again within the attempt limit.
-        if killed and c.attempt < self.runner.settings.max_attempts:
-            await self._store_write(
-                lambda s: repo_leases.requeue_plan(
-                    s, plan_id=c.plan_id, token=c.token, reason=f"pipeline killed (exit {returncode})"
-                )
-            )
-            self.runner.wake()
-            return
-        code = ExitCode(returncode).name.lower() if returncode in set(ExitCode) else "pipeline_error"
-        message = str(finished.get("reason") or f"the pipeline exited with code {returncode}")
-        failed_task = next(iter(finished.get("failed_tasks") or []), None) or next(iter(failed), None)
-        await self._finish(PlanStatus.FAILED, code, message, failed_task)
+        )
+        await self._apply(decision)
 
     async def _final_sync(self) -> bool:
-        assert self.sync is not None
-        for _ in range(20):
-            try:
-                return await self.sync.pump()
-            except StoreError as exc:
-                self.log.warning("final_sync_retry", error=str(exc))
-                await anyio.sleep(1.0)
-        return False
+        """Everything the child wrote, and any output of the DAG still missing, in the database;
+        False if the plan's token no longer holds."""
+        sync = self.sync
+        assert sync is not None
+
+        async def ship() -> bool:
+            return await sync.pump() and await sync.upload_missing()
+
+        try:
+            return await through_outage(ship, what="final_sync")
+        except StoreError as exc:
+            self.log.error("final_sync_failed", error=str(exc))
+            return False
+
+    async def _apply(self, decision: Decision) -> None:
+        c = self.claim
+        if decision.action is Action.ABANDON:
+            self.log.warning("plan_abandoned", reason="lease lost; the new owner decides its fate")
+            return
+        if decision.action is Action.REQUEUE:
+            reason = decision.message or "requeued"
+            if await self._store_write(
+                lambda s: repo_leases.requeue_plan(s, plan_id=c.plan_id, token=c.token, reason=reason),
+                what="requeue",
+            ):
+                self.log.info("plan_requeued", reason=reason)
+            self.deps.wake()
+            return
+        assert decision.status is not None
+        status = decision.status
+
+        def finish(session: Session) -> bool:
+            event = {
+                "kind": "plan_finished",
+                "status": status.value,
+                "error_code": decision.code if status is not PlanStatus.COMPLETED else None,
+                "error": decision.message if status is not PlanStatus.COMPLETED else None,
+            }
+            if repo_events.append_events(session, plan_id=c.plan_id, token=c.token, events=[event]) is None:
+                return False
+            return repo_leases.finish_plan(
+                session,
+                plan_id=c.plan_id,
+                token=c.token,
+                status=status,
+                error_code=event["error_code"],
+                error_message=event["error"],
+                failed_task=decision.failed_task,
+                now=utcnow(),
+            )
+
+        if await self._store_write(finish, what="finish"):
+            self.log.info("plan_finished", status=status.value, error_code=decision.code)
 
     async def _service_event(self, kind: str, **fields: object) -> None:
         c = self.claim
@@ -205,46 +268,17 @@ class PlanRun:
                     s, plan_id=c.plan_id, token=c.token, events=[{"kind": kind, **fields}]
                 )
                 is not None
-            )
+            ),
+            what=kind,
         )
 
-    async def _finish(
-        self,
-        status: PlanStatus,
-        code: str | None = None,
-        message: str | None = None,
-        failed_task: str | None = None,
-    ) -> None:
-        c = self.claim
-
-        def finish(session):
-            event = {"kind": "plan_finished", "status": status.value, "error_code": code, "error": message}
-            if repo_events.append_events(session, plan_id=c.plan_id, token=c.token, events=[event]) is None:
-                return False
-            return repo_leases.finish_plan(
-                session,
-                plan_id=c.plan_id,
-                token=c.token,
-                status=status,
-                error_code=code,
-                error_message=message,
-                failed_task=failed_task,
-                now=utcnow(),
-            )
-
-        if await self._store_write(finish):
-            self.log.info("plan_finished", status=status.value, error_code=code)
-
-    async def _store_write(self, fn) -> bool:
-        """A final write, retried through a database outage: the run's outcome must not be lost."""
-        for attempt in range(1, 31):
-            try:
-                written = bool(await self.store.run(fn, write=True))
-            except StoreError as exc:
-                self.log.warning("final_write_retry", attempt=attempt, error=str(exc))
-                await anyio.sleep(1.0)
-                continue
-            if written:  # each of these writes an event: a finish, a requeue, a service event
-                self.runner.signals.notify(self.claim.plan_id)
-            return written
-        return False
+    async def _store_write(self, fn: Callable[[Session], bool], *, what: str) -> bool:
+        """A write the run must not lose (it records an outcome), retried through an outage."""
+        try:
+            written = bool(await self.deps.store.run_through_outage(fn, what=what))
+        except StoreError as exc:
+            self.log.error("final_write_failed", what=what, error=str(exc))
+            return False
+        if written:  # each of these writes an event: a finish, a requeue, a service event
+            self.deps.signals.notify(self.claim.plan_id)
+        return written

@@ -2,7 +2,7 @@
 
 The runner that ships a plan's events is often in the process that streams
 them: then a stream need not wait for its next poll. Streams served by other
-replicas keep polling (``SSE_POLL_S`` in routes/plans.py); a signal only
+replicas keep polling (``SSE_POLL_S`` in routes/sse.py); a signal only
 shortens the wait and is never needed for correctness.
 
 Use from the event loop thread only (``anyio.Event`` is not thread-safe).

@@ -1,9 +1,21 @@
 """Ship a run directory's progress to the database while its child runs.
 
 Reads new lines of ``events.jsonl``, appends them to ``plan_events``, updates
-progress and LLM usage, and copies each finished task's output into
-``plan_files``, all under the plan's fencing token: if the token no longer
-holds, nothing is written and the caller learns the lease is lost.
+progress and LLM usage, and copies the plan's outputs into ``plan_files``,
+all under the plan's fencing token: if the token no longer holds, nothing is
+written and the caller learns the lease is lost.
+
+Crash consistency rests on two rules. Lines are shipped by their ``eid``, not
+by position: a run reads the whole file and ships every line whose id is not
+stored yet, so the lines a crashed run wrote in its last moments (a finished
+task, the usage of its last calls) reach the database with the next run, and
+a line is never stored twice. And what is on disk is reconciled with what is
+stored: before the child starts, stored outputs the directory lacks (or holds
+in another version) are written to it; when the child announces its run
+(``run_started``, with every output of the DAG), each output on disk that the
+database lacks is uploaded, so nothing counted as done is missing from the
+database. Lines of *another* run that appear after this run started come
+from a pipeline that lost the plan and is stopping; they are not shipped.
 """
 
 from __future__ import annotations
@@ -13,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import anyio
 from sqlalchemy.orm import Session
 
-from planexe.pipeline.events import read_events
+from planexe.pipeline.events import read_event_lines
 from planexe.pipeline.progress import Progress
-from planexe.pipeline.rundir import EVENTS_FILE, REPORT_FILE, atomic_write_bytes
+from planexe.pipeline.rundir import EVENTS_FILE, atomic_write_bytes, file_sha256
 from planexe_api.db import repo_events, repo_files, repo_leases, repo_usage
 from planexe_api.db.models import utcnow
 from planexe_api.db.repo_files import FileUpload
@@ -33,8 +46,41 @@ class Observer(Protocol):
 @dataclass
 class Batch:
     events: list[dict[str, Any]] = field(default_factory=list)
-    files: list[FileUpload] = field(default_factory=list)
+    files: dict[str, FileUpload] = field(default_factory=dict)  # by name: the newest version wins
     usage: dict[str, UsageDelta] = field(default_factory=lambda: defaultdict(UsageDelta))
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the database holds of a plan when a run starts."""
+
+    files: dict[str, str]  # name -> sha256
+    event_ids: set[str]  # eids of shipped events.jsonl lines
+
+
+def read_stored(session: Session, plan_id: str) -> Stored:
+    return Stored(
+        files={f.name: f.sha256 for f in repo_files.list_files(session, plan_id)},
+        event_ids=repo_events.stored_event_ids(session, plan_id),
+    )
+
+
+def restore_outputs(store: Store, plan_id: str, run_dir: Path, stored: Stored) -> int:
+    """Write into the run directory every stored output it lacks or holds in another version (the
+    database wins: its versions passed the plan's fence); returns how many. Blocking: run it in
+    a worker thread."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stale = {name for name, sha in stored.files.items() if file_sha256(run_dir / name) != sha}
+    if not stale:
+        return 0
+
+    def read(session: Session) -> list[tuple[str, bytes]]:
+        return [(n, c) for n, c in repo_files.all_file_contents(session, plan_id) if n in stale]
+
+    contents = store.run_sync(read)
+    for name, content in contents:
+        atomic_write_bytes(run_dir / name, content)
+    return len(contents)
 
 
 class PlanSync:
@@ -44,6 +90,7 @@ class PlanSync:
         plan_id: str,
         token: int,
         run_dir: Path,
+        stored: Stored,
         observer: Observer | None = None,
         signals: PlanSignals | None = None,
     ) -> None:
@@ -54,33 +101,59 @@ class PlanSync:
         self.token = token
         self.run_dir = run_dir
         self.path = run_dir / EVENTS_FILE
-        # Earlier attempts' lines were shipped by whoever ran them: start at the end.
-        self.offset = self.path.stat().st_size if self.path.exists() else 0
+        self.offset = 0  # the whole file: an earlier run's unshipped lines are shipped by this one
+        self.started_at = self.path.stat().st_size if self.path.exists() else 0
+        self.stored_files = dict(stored.files)  # name -> sha256 of what the database holds
+        self.shipped = set(stored.event_ids)
         self.progress = Progress()
-        self.files_sent: dict[str, str] = {}  # name -> sha256
+        self.outputs: dict[str, str] = {}  # every output of the DAG -> its task, from run_started
+        self.foreign_lines = 0  # lines of a run that lost the plan, seen after this one started
         self._pending: Batch | None = None
 
     def _read_batch(self) -> Batch:
-        events, self.offset = read_events(self.path, self.offset)
+        lines, self.offset = read_event_lines(self.path, self.offset)
         batch = Batch()
-        for event in events:
-            self.progress.apply(event)
+        for position, event in lines:
+            eid = event.get("eid")
+            if not eid:
+                continue  # written before lines had ids; that release shipped them by position
+            if eid in self.shipped:
+                continue
+            ours = event.get("attempt") == self.token
+            if not ours and position >= self.started_at:
+                self.foreign_lines += 1
+                continue
+            self.shipped.add(str(eid))
+            if ours:
+                self.progress.apply(event)
             if self.observer is not None:
                 self.observer.observe_event(event)
             batch.events.append(event)
-            kind = event.get("kind")
-            if kind == "task_succeeded" and event.get("output"):
-                self._add_file(batch, str(event["output"]), str(event.get("task", "")))
-            elif kind == "llm_call":
-                usage = batch.usage[str(event.get("model", "?"))]
-                if event.get("outcome") == "ok":
-                    usage.calls += 1
-                else:
-                    usage.failed_attempts += 1
-                usage.prompt_tokens += int(event.get("prompt_tokens") or 0)
-                usage.completion_tokens += int(event.get("completion_tokens") or 0)
-                usage.latency_s += float(event.get("duration_s") or 0)
+            self._collect(batch, event, ours)
         return batch
+
+    def _collect(self, batch: Batch, event: dict[str, Any], ours: bool) -> None:
+        kind = event.get("kind")
+        if kind == "task_succeeded":
+            names = event.get("outputs") or ([event["output"]] if event.get("output") else [])
+            for name in names:
+                self._add_file(batch, str(name), str(event.get("task", "")))
+        elif kind == "run_started" and ours:
+            # The run's view of the DAG: upload every output on disk the database lacks. A
+            # crashed run's last outputs (finished, never shipped) are counted as done by this
+            # run and would otherwise never be stored.
+            self.outputs = {str(k): str(v) for k, v in (event.get("outputs") or {}).items()}
+            for name, task in self.outputs.items():
+                self._add_file(batch, name, task)
+        elif kind == "llm_call":
+            usage = batch.usage[str(event.get("model", "?"))]
+            if event.get("outcome") == "ok":
+                usage.calls += 1
+            else:
+                usage.failed_attempts += 1
+            usage.prompt_tokens += int(event.get("prompt_tokens") or 0)
+            usage.completion_tokens += int(event.get("completion_tokens") or 0)
+            usage.latency_s += float(event.get("duration_s") or 0)
 
     def _add_file(self, batch: Batch, name: str, task: str) -> None:
         try:
@@ -88,9 +161,17 @@ class PlanSync:
         except FileNotFoundError:
             return
         upload = FileUpload.of(name, task, content)
-        if self.files_sent.get(name) != upload.sha256:
-            batch.files.append(upload)
-            self.files_sent[name] = upload.sha256
+        if self.stored_files.get(name) != upload.sha256:
+            batch.files[name] = upload
+
+    def missing_outputs(self) -> list[str]:
+        """Outputs of the DAG (as this run announced it) that the database does not hold as on disk."""
+        return sorted(
+            name
+            for name in self.outputs
+            if self.stored_files.get(name) is None
+            or self.stored_files[name] != file_sha256(self.run_dir / name)
+        )
 
     def _write(self, session: Session, batch: Batch) -> bool:
         now = utcnow()
@@ -105,7 +186,7 @@ class PlanSync:
                 return False
         elif not repo_leases.hold_fence(session, plan_id=self.plan_id, token=self.token, now=now):
             return False
-        repo_files.store_files(session, plan_id=self.plan_id, files=batch.files, now=now)
+        repo_files.store_files(session, plan_id=self.plan_id, files=list(batch.files.values()), now=now)
         repo_usage.store_usage(session, plan_id=self.plan_id, usage=batch.usage)
         snap = self.progress
         return repo_leases.update_progress(
@@ -126,7 +207,10 @@ class PlanSync:
         time, so a database restart delays events but loses none.
         """
         resending = self._pending is not None
-        batch = self._pending or self._read_batch()
+        # File reads (events and outputs) in a worker thread, off the event loop.
+        batch = self._pending
+        if batch is None:
+            batch = await anyio.to_thread.run_sync(self._read_batch)
         self._pending = batch
         if not batch.events and not batch.files:
             self._pending = None
@@ -139,30 +223,17 @@ class PlanSync:
             return await self.pump()
         return held
 
-    async def ship_report(self) -> bool:
+    async def upload_missing(self) -> bool:
+        """Upload the DAG's outputs the database lacks (after the child exited); False if fenced out."""
         batch = Batch()
-        self._add_file(batch, REPORT_FILE, "report")
-        if not batch.files:
-            return False
-        return await self._ship(batch)
+        for name in self.missing_outputs():
+            self._add_file(batch, name, self.outputs[name])
+        return await self._ship(batch) if batch.files else True
 
     async def _ship(self, batch: Batch) -> bool:
         held = await self.store.run(lambda s: self._write(s, batch), write=True)
-        if held and self.signals is not None:
-            self.signals.notify(self.plan_id)
+        if held:
+            self.stored_files.update({name: f.sha256 for name, f in batch.files.items()})
+            if self.signals is not None:
+                self.signals.notify(self.plan_id)
         return held
-
-
-def restore_outputs(store: Store, plan_id: str, run_dir: Path) -> int:
-    """Write the plan's stored outputs that the run directory lacks (another machine ran them)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-    def missing(session: Session) -> list[tuple[str, bytes]]:
-        return [
-            (n, c) for n, c in repo_files.all_file_contents(session, plan_id) if not (run_dir / n).exists()
-        ]
-
-    restored = store.run_sync(missing)
-    for name, content in restored:
-        atomic_write_bytes(run_dir / name, content)
-    return len(restored)

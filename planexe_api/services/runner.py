@@ -12,8 +12,6 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 
 import anyio
 from anyio.abc import TaskGroup
@@ -22,10 +20,10 @@ from planexe.log import get_logger
 from planexe.settings import Settings
 from planexe_api.db import repo_leases, repo_workers
 from planexe_api.db.errors import StoreError
-from planexe_api.db.models import Plan, WorkerRole, utcnow
+from planexe_api.db.models import WorkerRole, utcnow
 from planexe_api.metrics import Metrics
 from planexe_api.services.pipeline_execution_service import PipelineExecutionService
-from planexe_api.services.plan_run import PlanRun
+from planexe_api.services.plan_run import Claim, PlanRun, RunDeps
 from planexe_api.services.plan_signals import PlanSignals
 from planexe_api.services.process_registry import ProcessRegistry
 from planexe_api.services.recovery import recover_on_startup, sweep_expired
@@ -33,31 +31,6 @@ from planexe_api.services.store import Store
 from planexe_api.services.supervisor import StopReason
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What a runner needs of a claimed plan, read inside the claiming transaction."""
-
-    plan_id: str
-    token: int
-    attempt: int
-    prompt: str
-    detail: str
-    llm_model: str | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, plan: Plan) -> Claim:
-        return cls(
-            plan.id,
-            plan.fencing_token,
-            plan.attempt,
-            plan.prompt,
-            plan.detail,
-            plan.llm_model,
-            plan.created_at,
-        )
 
 
 def new_worker_id(role: WorkerRole) -> str:
@@ -77,13 +50,21 @@ class Runner:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.execution = execution
-        self.registry = registry
         self.role = role
-        self.metrics = metrics
-        self.signals = signals or PlanSignals()
         self.worker_id = new_worker_id(role)
-        self.runs: dict[str, PlanRun] = {}
+        self.deps = RunDeps(
+            settings=settings,
+            store=store,
+            execution=execution,
+            registry=registry,
+            signals=signals or PlanSignals(),
+            worker_id=self.worker_id,
+            wake=self.wake,
+            metrics=metrics,
+        )
+        # By plan and run: a runner frozen past its lease may claim a plan again while the run
+        # it had (now fenced out) is still stopping.
+        self.runs: dict[tuple[str, int], PlanRun] = {}
         self._wake = anyio.Event()
         self._stopping = False
         self._tg: TaskGroup | None = None
@@ -93,6 +74,16 @@ class Runner:
     def wake(self) -> None:
         """Look for queued plans now instead of at the next poll (a plan was just queued)."""
         self._wake.set()
+
+    def plans_running(self) -> list[str]:
+        return sorted({plan_id for plan_id, _ in self.runs})
+
+    def cancel_local(self, plan_id: str) -> bool:
+        """Stop this runner's child of ``plan_id`` now, if it runs one (a cancel was recorded)."""
+        runs = [run for (pid, _), run in self.runs.items() if pid == plan_id]
+        for run in runs:
+            run.stop.set(StopReason.CANCELLED)
+        return bool(runs)
 
     async def start(self, tg: TaskGroup) -> None:
         now = utcnow()
@@ -152,8 +143,8 @@ class Runner:
                 except StoreError as exc:
                     self.log.warning("claim_failed", error=str(exc))
             if claimed is not None and self._tg is not None:
-                run = PlanRun(claimed, self)
-                self.runs[claimed.plan_id] = run
+                run = PlanRun(claimed, self.deps)
+                self.runs[claimed.key] = run
                 self._tg.start_soon(self._run_one, run)
                 continue
             with anyio.move_on_after(self.settings.poll_s):
@@ -164,7 +155,7 @@ class Runner:
         try:
             await run.execute()
         finally:
-            self.runs.pop(run.claim.plan_id, None)
+            self.runs.pop(run.claim.key, None)
             self._wake.set()  # a slot is free
 
     async def _heartbeat_loop(self) -> None:

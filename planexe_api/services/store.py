@@ -16,17 +16,23 @@ time, and the loop must not wait on it (an async driver would remove the hop).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import anyio
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from planexe.log import get_logger
 from planexe_api.db.engine import make_engine, make_session_factory, transaction
-from planexe_api.db.errors import StoreBusy
+from planexe_api.db.errors import StoreBusy, StoreUnavailable
+
+log = get_logger(__name__)
 
 T = TypeVar("T")
+
+OUTAGE_RETRY_S = 1.0  # seconds between tries of a write that must ride out a database outage
+OUTAGE_TRIES = 30  # a database restart takes a few seconds; a failover up to half a minute
 
 # Database calls get their own thread pool so a slow database cannot starve
 # other to_thread users (file reads for the event tail, FastAPI's sync routes).
@@ -66,6 +72,12 @@ class Store:
     async def run(self, fn: Callable[[Session], T], *, write: bool = False) -> T:
         return await anyio.to_thread.run_sync(lambda: self.run_sync(fn, write=write), limiter=self.limiter)
 
+    async def run_through_outage(
+        self, fn: Callable[[Session], T], *, write: bool = True, what: str, tries: int = OUTAGE_TRIES
+    ) -> T:
+        """``run``, tried again while the database is unavailable (see ``through_outage``)."""
+        return await through_outage(lambda: self.run(fn, write=write), what=what, tries=tries)
+
     async def read_small(self, fn: Callable[[Session], T]) -> T:
         """A read of a few rows by key: on the event loop on SQLite, else like ``run`` (see above)."""
         if self.loop_factory is None:
@@ -75,6 +87,21 @@ class Store:
         except StoreBusy:
             # The file was locked past the loop connection's short busy_timeout: wait in a thread.
             return await self.run(fn)
+
+
+async def through_outage(op: Callable[[], Awaitable[T]], *, what: str, tries: int = OUTAGE_TRIES) -> T:
+    """Await ``op()``, again while the database is unavailable: for what a run cannot lose (its
+    outcome, its last events, the outputs it restores). The last StoreUnavailable is raised."""
+    attempt = 1
+    while True:
+        try:
+            return await op()
+        except StoreUnavailable as exc:
+            if attempt >= tries:
+                raise
+            log.warning("store_retry", what=what, attempt=attempt, error=str(exc))
+            await anyio.sleep(OUTAGE_RETRY_S)
+            attempt += 1
 
 
 def _run(factory: sessionmaker[Session], fn: Callable[[Session], T], write: bool) -> T:

@@ -9,7 +9,6 @@ and unregisters the child, shielded from cancellation.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -21,6 +20,7 @@ import anyio
 from anyio.abc import Process
 
 from planexe.log import get_logger
+from planexe.pipeline.procutil import signal_group
 from planexe_api.services.pipeline_execution_service import LaunchSpec
 from planexe_api.services.process_registry import ChildInfo, ProcessRegistry
 
@@ -58,27 +58,33 @@ class ChildOutcome:
     duration_s: float
 
 
-def _signal_group(pgid: int, sig: int) -> bool:
-    try:
-        os.killpg(pgid, sig)
-        return True
-    except ProcessLookupError:
-        return False
-
-
-async def _stop_group(process: Process, pgid: int, grace_s: float) -> None:
-    if process.returncode is None and _signal_group(pgid, signal.SIGTERM):
+async def stop_group(process: Process, pgid: int, grace_s: float) -> None:
+    """SIGTERM the child's group, wait up to ``grace_s`` for the child, then SIGKILL the group."""
+    if process.returncode is None and signal_group(pgid, signal.SIGTERM):
         with anyio.move_on_after(grace_s):
             await process.wait()
     # Always, even after a clean exit: a straggler in the group must not outlive us.
-    _signal_group(pgid, signal.SIGKILL)
+    signal_group(pgid, signal.SIGKILL)
     await process.wait()
+
+
+async def _keep_alive(process: Process, interval_s: float) -> None:
+    """Write to the child's stdin while this event loop runs: a child that hears nothing for a
+    lease knows its supervisor is frozen or gone, and stops (planexe/pipeline/watchdog.py)."""
+    assert process.stdin is not None
+    try:
+        while True:
+            await process.stdin.send(b".")
+            await anyio.sleep(interval_s)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        return  # the child has exited; process.wait() sees it
 
 
 async def supervise(
     launch: LaunchSpec,
     registry: ProcessRegistry,
     plan_id: str,
+    run: int,
     attempt: int,
     *,
     timeout_s: float,
@@ -86,21 +92,24 @@ async def supervise(
     stop: StopRequest,
     on_started: Callable[[ChildInfo], None] | None = None,
 ) -> ChildOutcome:
-    plog = log.bind(plan_id=plan_id, attempt=attempt)
+    plog = log.bind(plan_id=plan_id, run=run, attempt=attempt)
     started = time.monotonic()
     with launch.log_path.open("ab") as log_file:
         process = await anyio.open_process(
             launch.argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env=launch.env,
             start_new_session=True,
         )
-    info = ChildInfo(plan_id=plan_id, pid=process.pid, pgid=process.pid, attempt=attempt)
-    registry.register(info)
+    # From here every path leaves through the finally below: nothing started escapes supervision.
+    info = ChildInfo(plan_id=plan_id, run=run, pid=process.pid, pgid=process.pid, attempt=attempt)
     reason = StopReason.EXITED
+    registered = False
     try:
+        registry.register(info)
+        registered = True
         plog.info("child_started", pid=process.pid, worker_id=launch.worker_id)
         if on_started is not None:
             on_started(info)
@@ -112,6 +121,7 @@ async def supervise(
                     tg.cancel_scope.cancel()
 
                 tg.start_soon(stop_on_request)
+                tg.start_soon(_keep_alive, process, launch.keepalive_interval_s)
                 await process.wait()
                 tg.cancel_scope.cancel()
         if process.returncode is None:
@@ -121,8 +131,11 @@ async def supervise(
             plog.warning("child_stopping", pid=process.pid, reason=reason.value, grace_s=grace_s)
     finally:
         with anyio.CancelScope(shield=True):
-            await _stop_group(process, info.pgid, grace_s)
-            registry.unregister(plan_id)
+            await stop_group(process, info.pgid, grace_s)
+            if process.stdin is not None:
+                await process.stdin.aclose()
+            if registered:
+                registry.unregister(plan_id, run)
     duration = time.monotonic() - started
     plog.info(
         "child_exited",

@@ -1,8 +1,10 @@
-"""The event stream is woken by commits in its own process, and still polls for the rest."""
+"""The event stream: woken by commits in its own process, polling for the rest, riding out outages."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +12,18 @@ import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import make_url, text
 
+from planexe.pipeline.events import EventWriter
 from planexe.pipeline.rundir import EVENTS_FILE
+from planexe_api.db.errors import StoreUnavailable
 from planexe_api.db.models import utcnow
 from planexe_api.db.repo_events import append_events
 from planexe_api.db.repo_leases import claim_next, finish_plan
-from planexe_api.routes import plans
+from planexe_api.db.repo_plans import request_cancel
+from planexe_api.routes import sse
 from planexe_api.services.plan_signals import PlanSignals
-from planexe_api.services.plan_sync import PlanSync
+from planexe_api.services.plan_sync import PlanSync, Stored
 
 
 def _parse(body: str) -> list[tuple[str, dict[str, Any]]]:
@@ -33,7 +39,7 @@ def test_a_stream_is_woken_by_a_sync_in_its_process(
     app: FastAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No poll within the test's lifetime: only the signals can move the stream on.
-    monkeypatch.setattr(plans, "SSE_POLL_S", 3600.0)
+    monkeypatch.setattr(sse, "SSE_POLL_S", 3600.0)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
 
@@ -57,10 +63,10 @@ def test_a_stream_is_woken_by_a_sync_in_its_process(
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(stream)
                         await anyio.sleep(0.05)  # usually the stream is waiting by now; either order works
-                        sync = PlanSync(state.store, plan_id, token, run_dir, signals=state.signals)
-                        (run_dir / EVENTS_FILE).write_text(
-                            json.dumps({"kind": "task_started", "task": "A"}) + "\n"
+                        sync = PlanSync(
+                            state.store, plan_id, token, run_dir, Stored({}, set()), signals=state.signals
                         )
+                        EventWriter(run_dir / EVENTS_FILE, attempt=token).emit("task_started", task="A")
                         assert await sync.pump()
 
                         def finish(session: Any) -> bool:
@@ -74,6 +80,72 @@ def test_a_stream_is_woken_by_a_sync_in_its_process(
                         state.signals.notify(plan_id)
         kinds = [kind for kind, _ in _parse(body[0])]
         assert kinds == ["plan_queued", "task_started", "plan_finished", "end"]
+
+    anyio.run(main)
+
+
+@contextlib.contextmanager
+def database_refusing_connections(postgres_admin: Any, url: str) -> Iterator[None]:
+    """An outage of one PostgreSQL database (the server, shared with other tests, stays up)."""
+    name = make_url(url).database
+    with postgres_admin.connect() as admin:
+        admin.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+        )
+    try:
+        yield
+    finally:
+        with postgres_admin.connect() as admin:
+            admin.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+@pytest.mark.postgres
+def test_a_stream_waits_out_a_database_outage_and_ends_cleanly(
+    app: FastAPI, db_url: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("an outage of one database needs PostgreSQL")
+    postgres_admin = request.getfixturevalue("postgres_admin")
+    monkeypatch.setattr(sse, "SSE_POLL_S", 0.05)
+    monkeypatch.setattr(sse, "SSE_OUTAGE_RETRY_S", 0.05)
+
+    async def main() -> None:
+        async with app.router.lifespan_context(app):
+            state = app.state.planexe
+            store_run = state.store.run
+            reads: list[str] = []
+            streaming, refused = anyio.Event(), anyio.Event()
+
+            async def observed_run(fn: Any, **kwargs: Any) -> Any:
+                try:
+                    result = await store_run(fn, **kwargs)
+                except StoreUnavailable:
+                    refused.set()
+                    raise
+                reads.append("ok")
+                if len(reads) == 2:  # the route's check, then the stream's first page
+                    streaming.set()
+                return result
+
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                plan_id = (await client.post("/plans", json={"prompt": "Open a bakery"})).json()["id"]
+                body: list[str] = []
+
+                async def stream() -> None:
+                    body.append((await client.get(f"/plans/{plan_id}/events")).text)
+
+                with anyio.fail_after(60):
+                    async with anyio.create_task_group() as tg:
+                        monkeypatch.setattr(state.store, "run", observed_run)
+                        tg.start_soon(stream)
+                        await streaming.wait()
+                        with database_refusing_connections(postgres_admin, db_url):
+                            await refused.wait()  # the stream has met the outage
+                        await store_run(lambda s: request_cancel(s, plan_id), write=True)
+        kinds = [kind for kind, _ in _parse(body[0])]
+        assert kinds == ["plan_queued", "plan_cancelled", "end"]
 
     anyio.run(main)
 

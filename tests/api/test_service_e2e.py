@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from planexe.plan.dag import ALL_TASKS
 from planexe.plan.final import SECTIONS
 from planexe.testing.llm_server import LLMServer, llm_server
-from planexe.testing.service import Service, service_env
 
 
 def pipeline_pids(plan_id: str | None = None) -> list[int]:
@@ -56,20 +54,6 @@ def llm_env(server: LLMServer) -> dict[str, str]:
         "PLANEXE_LLM_MODEL": "test-model",
         "PLANEXE_LLM_TIMEOUT_S": "5",
     }
-
-
-@pytest.fixture
-def make_service(db_url: str, tmp_path: Path) -> Iterator:
-    started: list[Service] = []
-
-    def factory(name: str = "svc", **extra: str) -> Service:
-        service = Service(service_env(db_url, tmp_path, extra), tmp_path, name=name).start()
-        started.append(service)
-        return service
-
-    yield factory
-    for service in started:
-        service.close()
 
 
 def test_submit_poll_report_and_event_stream(make_service) -> None:

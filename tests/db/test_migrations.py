@@ -30,7 +30,7 @@ def test_upgrade_from_empty_makes_it_current(empty_db_url: str) -> None:
     try:
         assert migrate.current_revision(engine) is None and not migrate.is_current(engine)
         migrate.upgrade(empty_db_url)
-        assert migrate.current_revision(engine) == migrate.head_revision() == "0001"
+        assert migrate.current_revision(engine) == migrate.head_revision() is not None
         assert migrate.is_current(engine)
         with engine.connect() as connection:
             assert migrate.is_current(connection)
@@ -51,14 +51,18 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
 
 def test_ensure_schema_upgrades_sqlite_and_refuses_postgres(empty_db_url: str) -> None:
     if empty_db_url.startswith("sqlite"):
-        assert migrate.ensure_schema(empty_db_url) == "0001"
+        assert migrate.ensure_schema(empty_db_url) == migrate.head_revision()
     else:
-        expected = "the database schema is at none (empty database), this release needs 0001: run `planexe db upgrade`"
+        expected = (
+            "the database schema is at none (empty database), this release needs "
+            + migrate.head_revision()
+            + ": run `planexe db upgrade`"
+        )
         with pytest.raises(SchemaOutdated) as caught:
             migrate.ensure_schema(empty_db_url)
         assert str(caught.value) == expected
-        assert migrate.ensure_schema(empty_db_url, auto_upgrade=True) == "0001"
-    assert migrate.ensure_schema(empty_db_url, auto_upgrade=False) == "0001"
+        assert migrate.ensure_schema(empty_db_url, auto_upgrade=True) == migrate.head_revision()
+    assert migrate.ensure_schema(empty_db_url, auto_upgrade=False) == migrate.head_revision()
 
 
 def test_a_revision_this_release_does_not_know_is_refused(db_url: str, engine: Engine) -> None:
@@ -91,10 +95,10 @@ def test_cli_check_upgrade_current(empty_db_url: str, capsys: pytest.CaptureFixt
     assert run_cli(*url, "check") == 1
     assert "run `planexe db upgrade`" in capsys.readouterr().err
     assert run_cli(*url, "upgrade") == 0
-    assert "upgraded from empty to 0001" in capsys.readouterr().out
+    assert f"upgraded from empty to {migrate.head_revision()}" in capsys.readouterr().out
     assert run_cli(*url, "check") == 0
     assert run_cli(*url, "current") == 0
-    assert "database: 0001" in capsys.readouterr().out
+    assert f"database: {migrate.head_revision()}" in capsys.readouterr().out
 
 
 def test_cli_reports_an_unreachable_database(capsys: pytest.CaptureFixture[str]) -> None:

@@ -200,6 +200,27 @@ def test_second_process_on_the_same_run_dir_is_refused(tmp_path: Path, server: L
         server.configure(latency="fixed:0")
 
 
+def test_a_pipeline_whose_supervisor_falls_silent_stops_itself(tmp_path: Path, server: LLMServer) -> None:
+    """A frozen supervisor (SIGSTOP, a paused container) cannot stop its child, and another runner
+    may own the plan one lease later: the child stops itself once its keep-alive falls silent."""
+    server.configure(latency="fixed:0.2")
+    try:
+        run_dir = make_run_dir(tmp_path, detail="fast")
+        args = ("--attempt", "3", "--keepalive-timeout", "1", "--stop-grace", "5")
+        process = start_pipeline(run_dir, *args, env=llm_env(server), stdin=subprocess.PIPE)
+        assert process.stdin is not None
+        wait_for(run_dir, lambda evs: any(e["kind"] == "task_started" for e in evs))
+        # Nothing is ever written to stdin: one second later the pipeline stops on its own.
+        assert process.wait(timeout=60) == ExitCode.INTERRUPTED
+        process.stdin.close()
+        lost = [e for e in events(run_dir) if e["kind"] == "supervisor_lost"]
+        assert [e["reason"] for e in lost] == ["silent"]
+        assert events(run_dir)[-1]["status"] == "interrupted"
+        assert group_alive(process.pid) == []
+    finally:
+        server.configure(latency="fixed:0")
+
+
 def test_a_task_failure_exits_with_the_failing_task_and_reason(tmp_path: Path, server: LLMServer) -> None:
     server.configure(rate_500=1.0)
     try:

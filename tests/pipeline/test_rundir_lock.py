@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +18,26 @@ HOLD = """
 import sys, time
 from pathlib import Path
 from planexe.pipeline.lock import RunDirLock
-RunDirLock(Path(sys.argv[1])).acquire()
+RunDirLock(Path(sys.argv[1]), run=int(sys.argv[2]) if len(sys.argv) > 2 else None).acquire()
 print("locked", flush=True)
 time.sleep(60)
 """
 
 
+def hold(run_dir: Path, *run: str) -> subprocess.Popen[str]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(run_dir), *run],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # as the service starts every pipeline
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
 def test_second_process_is_refused_while_the_first_holds_the_lock(tmp_path: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    holder = hold(tmp_path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunDirLockedError, match=f"process {holder.pid}"):
             RunDirLock(tmp_path).acquire()
     finally:
@@ -34,6 +46,30 @@ def test_second_process_is_refused_while_the_first_holds_the_lock(tmp_path: Path
     # The kernel drops a flock when its holder dies, even by SIGKILL.
     with RunDirLock(tmp_path):
         pass
+
+
+def test_an_older_run_holding_the_lock_is_stopped_and_the_newer_one_takes_over(tmp_path: Path) -> None:
+    holder = hold(tmp_path, "3")
+    try:
+        lock = RunDirLock(tmp_path, run=4)
+        lock.acquire(wait_s=30, grace_s=5)
+        assert holder.wait(timeout=10) == -signal.SIGTERM
+        assert (tmp_path / ".lock").read_text().split() == [str(os.getpid()), "4"]
+        lock.release()
+    finally:
+        holder.kill()
+        holder.communicate()
+
+
+def test_a_newer_run_holding_the_lock_makes_an_older_one_give_up_at_once(tmp_path: Path) -> None:
+    holder = hold(tmp_path, "5")
+    try:
+        with pytest.raises(RunDirLockedError, match=f"process {holder.pid} \\(run 5\\)"):
+            RunDirLock(tmp_path, run=4).acquire(wait_s=600)
+        assert holder.poll() is None  # a newer run is never disturbed
+    finally:
+        holder.kill()
+        holder.communicate()
 
 
 def test_plan_round_trip_and_validation(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from planexe.pipeline.events import new_event_id
 from planexe.pipeline.rundir import EVENTS_FILE, REPORT_FILE
 from planexe_api.db.engine import transaction
 from planexe_api.db.models import Plan, PlanEvent, PlanFile
@@ -21,7 +22,7 @@ from planexe_api.db.repo_leases import claim_next, recover_expired, release_work
 from planexe_api.db.repo_plans import create_plan, get_plan
 from planexe_api.db.repo_usage import usage_for_plan
 from planexe_api.services.plan_signals import PlanSignals
-from planexe_api.services.plan_sync import PlanSync
+from planexe_api.services.plan_sync import PlanSync, read_stored, restore_outputs
 from planexe_api.services.store import Store
 
 LEASE_S = 30.0
@@ -30,8 +31,9 @@ LEASE_S = 30.0
 class RunDir:
     """A run directory the way the pipeline child leaves it: output files and events.jsonl."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, run: int = 1) -> None:
         self.path = path
+        self.run = run  # the run whose pipeline writes the lines (their "attempt")
         path.mkdir(parents=True, exist_ok=True)
 
     def output(self, name: str, task: str, content: bytes) -> dict[str, Any]:
@@ -43,7 +45,16 @@ class RunDir:
     def emit(self, *events: dict[str, Any]) -> None:
         with (self.path / EVENTS_FILE).open("a", encoding="utf-8") as fh:
             for e in events:
-                fh.write(json.dumps(e) + "\n")
+                fh.write(json.dumps({"eid": new_event_id(), "attempt": self.run, **e}) + "\n")
+
+
+def new_sync(
+    factory: sessionmaker[Session], plan_id: str, token: int, run: RunDir, **kwargs: Any
+) -> PlanSync:
+    """A sync as a run starts it: with what the database holds of the plan."""
+    store = Store(factory)
+    stored = store.run_sync(lambda s: read_stored(s, plan_id))
+    return PlanSync(store, plan_id, token, run.path, stored, **kwargs)
 
 
 def _llm_call(model: str, outcome: str = "ok") -> dict[str, Any]:
@@ -82,8 +93,8 @@ class TestBatch:
         self, session_factory: sessionmaker[Session], plan_id: str, tmp_path: Path
     ) -> None:
         _, token = _claim(session_factory, "A")
-        run = RunDir(tmp_path / "run")
-        sync = PlanSync(Store(session_factory), plan_id, token, run.path)
+        run = RunDir(tmp_path / "run", token)
+        sync = new_sync(session_factory, plan_id, token, run)
         outputs = {f"{i:03}-out.md": f"# task {i}\n".encode() * (i + 1) for i in range(60)}
         run.emit(
             {"kind": "run_started", "total": 61, "done_tasks": []},
@@ -122,8 +133,8 @@ class TestBatch:
         self, session_factory: sessionmaker[Session], plan_id: str, tmp_path: Path
     ) -> None:
         _, token = _claim(session_factory, "A")
-        run = RunDir(tmp_path / "run")
-        sync = PlanSync(Store(session_factory), plan_id, token, run.path)
+        run = RunDir(tmp_path / "run", token)
+        sync = new_sync(session_factory, plan_id, token, run)
         run.emit(*(run.output(f"{i:03}.md", f"T{i}", b"x" * i) for i in range(30)), _llm_call("m"))
         with _statements(session_factory) as statements:
             assert anyio.run(sync.pump)
@@ -144,8 +155,8 @@ class TestBatch:
         self, session_factory: sessionmaker[Session], plan_id: str, tmp_path: Path
     ) -> None:
         _, token = _claim(session_factory, "A")
-        run = RunDir(tmp_path / "run")
-        sync = PlanSync(Store(session_factory), plan_id, token, run.path)
+        run = RunDir(tmp_path / "run", token)
+        sync = new_sync(session_factory, plan_id, token, run)
         run.emit(run.output("a.md", "A", b"same"))
         assert anyio.run(sync.pump)
         run.emit(run.output("a.md", "A", b"same"), {"kind": "task_started", "task": "B"})
@@ -159,9 +170,9 @@ class TestSignals:
         self, session_factory: sessionmaker[Session], plan_id: str, tmp_path: Path
     ) -> None:
         _, token = _claim(session_factory, "A")
-        run = RunDir(tmp_path / "run")
+        run = RunDir(tmp_path / "run", token)
         signals = PlanSignals()
-        sync = PlanSync(Store(session_factory), plan_id, token, run.path, signals=signals)
+        sync = new_sync(session_factory, plan_id, token, run, signals=signals)
 
         async def main() -> None:
             waiting = signals.listen(plan_id)
@@ -170,9 +181,9 @@ class TestSignals:
             run.emit({"kind": "task_started", "task": "A"})
             assert await sync.pump()
             assert waiting.is_set()
-            stale = PlanSync(Store(session_factory), plan_id, token - 1, run.path, signals=signals)
+            stale = new_sync(session_factory, plan_id, token - 1, run, signals=signals)
             waiting = signals.listen(plan_id)
-            run.emit({"kind": "task_started", "task": "B"})
+            RunDir(run.path, token - 1).emit({"kind": "task_started", "task": "B"})
             assert not await stale.pump()
             assert not waiting.is_set()
 
@@ -186,8 +197,8 @@ class TestFencing:
         from planexe_api.db.models import utcnow
 
         _, old = _claim(session_factory, "A")
-        run = RunDir(tmp_path / "run")
-        stale = PlanSync(Store(session_factory), plan_id, old, run.path)
+        run = RunDir(tmp_path / "run", old)
+        stale = new_sync(session_factory, plan_id, old, run)
         now = utcnow()
         with transaction(session_factory, write=True) as session:
             release_worker_leases(session, worker_id="A", now=now)
@@ -200,11 +211,10 @@ class TestFencing:
             _llm_call("m"),
         )
         assert not anyio.run(stale.pump)
-        assert not anyio.run(stale.ship_report)  # no report file: nothing to send
-        run.emit({"kind": "report", "task": "report"})
         (run.path / REPORT_FILE).write_bytes(b"<html>old</html>")
-        stale_report = PlanSync(Store(session_factory), plan_id, old, run.path)
-        assert not anyio.run(stale_report.ship_report)  # fenced by hold_fence, no events to number
+        stale_report = new_sync(session_factory, plan_id, old, run)
+        stale_report.outputs = {REPORT_FILE: "report"}
+        assert not anyio.run(stale_report.upload_missing)  # fenced by hold_fence, no events to number
         assert _count(session_factory, PlanFile) == 0
         with transaction(session_factory) as session:
             assert usage_for_plan(session, plan_id) == []
@@ -228,3 +238,88 @@ class _statements:
 
     def __exit__(self, *exc: object) -> None:
         event.remove(self.engine, "before_cursor_execute", self._listener)
+
+
+def _requeue_and_claim(factory: sessionmaker[Session], worker_id: str) -> int:
+    """The first runner died; recovery requeues the plan and ``worker_id`` claims it: the new token."""
+    from planexe_api.db.models import utcnow
+
+    now = utcnow()
+    with transaction(factory, write=True) as session:
+        release_worker_leases(session, worker_id="A", now=now)
+        recover_expired(session, now=now, max_age_s=3600, max_attempts=3)
+    return _claim(factory, worker_id, now=now)[1]
+
+
+def _stored_kinds(factory: sessionmaker[Session], plan_id: str) -> list[tuple[str, int | None]]:
+    with transaction(factory) as session:
+        rows = session.execute(
+            select(PlanEvent.kind, PlanEvent.data).where(PlanEvent.plan_id == plan_id).order_by(PlanEvent.seq)
+        ).all()
+    return [(kind, data.get("attempt")) for kind, data in rows if kind != "plan_recovered"]
+
+
+class TestCrashConsistency:
+    def test_a_crashed_runs_unshipped_lines_are_shipped_once_by_the_next_run(
+        self, session_factory: sessionmaker[Session], plan_id: str, tmp_path: Path
+    ) -> None:
+        _, first = _claim(session_factory, "A")
+        old = RunDir(tmp_path / "run", first)
+        old.emit({"kind": "task_started", "task": "a"}, _llm_call("m"))
+        assert anyio.run(new_sync(session_factory, plan_id, first, old).pump)
+        # The run's last lines, written just before its runner was killed: never shipped.
+        old.emit(old.output("a.json", "a", b"{}"), _llm_call("m"), _llm_call("m"))
+        second = _requeue_and_claim(session_factory, "B")
+        sync = new_sync(session_factory, plan_id, second, RunDir(old.path, second))
+        old.emit({"kind": "task_started", "task": "zombie"})  # the old run, still writing, fenced out
+        assert anyio.run(sync.pump) and anyio.run(sync.pump)
+        assert _stored_kinds(session_factory, plan_id) == [
+            ("task_started", first),
+            ("llm_call", first),
+            ("task_succeeded", first),
+            ("llm_call", first),
+            ("llm_call", first),
+        ]
+        assert sync.foreign_lines == 1
+        with transaction(session_factory) as session:
+            plan = get_plan(session, plan_id)
+            stored = get_file(session, plan_id, "a.json")
+        assert plan is not None and plan.llm_calls == 3  # every call made, none counted twice
+        assert stored is not None and stored.content == b"{}"
+
+    def test_run_started_uploads_what_is_done_on_disk_but_not_stored(
+        self, session_factory: sessionmaker[Session], plan_id: str, tmp_path: Path
+    ) -> None:
+        _, token = _claim(session_factory, "A")
+        run = RunDir(tmp_path / "run", token)
+        (run.path / "a.json").write_bytes(b'{"a": 1}')  # done by a run whose success never shipped
+        sync = new_sync(session_factory, plan_id, token, run)
+        run.emit({"kind": "run_started", "total": 2, "outputs": {"a.json": "a", "b.json": "b"}})
+        assert anyio.run(sync.pump)
+        with transaction(session_factory) as session:
+            assert {f.name: f.task for f in list_files(session, plan_id)} == {"a.json": "a"}
+        assert sync.missing_outputs() == ["b.json"]
+        (run.path / "b.json").write_bytes(b"{}")
+        assert anyio.run(sync.upload_missing) and sync.missing_outputs() == []
+        assert _count(session_factory, PlanFile) == 2
+
+    def test_restore_writes_what_the_directory_lacks_and_replaces_other_versions(
+        self, session_factory: sessionmaker[Session], plan_id: str, tmp_path: Path
+    ) -> None:
+        _, token = _claim(session_factory, "A")
+        run = RunDir(tmp_path / "run", token)
+        sync = new_sync(session_factory, plan_id, token, run)
+        run.emit(
+            run.output("same.json", "s", b"same"),
+            run.output("changed.json", "c", b"stored version"),
+            run.output("gone.json", "g", b"stored"),
+        )
+        assert anyio.run(sync.pump)
+        (run.path / "changed.json").write_bytes(b"written by a run that lost the plan")
+        (run.path / "gone.json").unlink()
+        store = Store(session_factory)
+        stored = store.run_sync(lambda s: read_stored(s, plan_id))
+        assert restore_outputs(store, plan_id, run.path, stored) == 2
+        assert (run.path / "changed.json").read_bytes() == b"stored version"
+        assert (run.path / "gone.json").read_bytes() == b"stored"
+        assert restore_outputs(store, plan_id, run.path, stored) == 0

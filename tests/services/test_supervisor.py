@@ -26,6 +26,9 @@ if mode == "exit3":
     sys.exit(3)
 if mode == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if mode == "listen":
+    got = sys.stdin.buffer.read(3)
+    print(f"keepalive {got!r}", flush=True)
 time.sleep(120)
 """
 
@@ -37,6 +40,7 @@ def launch(tmp_path: Path, mode: str) -> LaunchSpec:
         run_dir=tmp_path,
         log_path=tmp_path / "log.txt",
         worker_id="test",
+        keepalive_interval_s=0.05,
     )
 
 
@@ -89,6 +93,7 @@ async def run_case(
             registry,
             "plan-1",
             1,
+            1,
             timeout_s=timeout_s,
             grace_s=0.5,
             stop=stop,
@@ -139,6 +144,7 @@ def test_supervisor_cancelled_from_outside_still_cleans_up(tmp_path: Path) -> No
                 registry,
                 "plan-1",
                 1,
+                1,
                 timeout_s=60,
                 grace_s=0.5,
                 stop=StopRequest(),
@@ -151,21 +157,92 @@ def test_supervisor_cancelled_from_outside_still_cleans_up(tmp_path: Path) -> No
 
 def test_failure_to_start_leaves_registry_empty(tmp_path: Path) -> None:
     registry = ProcessRegistry()
-    spec = LaunchSpec(["/nonexistent/python"], dict(os.environ), tmp_path, tmp_path / "log.txt", "w")
+    spec = LaunchSpec(["/nonexistent/python"], dict(os.environ), tmp_path, tmp_path / "log.txt", "w", 1.0)
 
     async def main() -> None:
-        await supervise(spec, registry, "plan-1", 1, timeout_s=5, grace_s=0.1, stop=StopRequest())
+        await supervise(spec, registry, "plan-1", 1, 1, timeout_s=5, grace_s=0.1, stop=StopRequest())
 
     with pytest.raises(FileNotFoundError):
         anyio.run(main)
     assert len(registry) == 0
 
 
-def test_registry_refuses_a_second_child_for_one_plan(tmp_path: Path) -> None:
+def test_the_child_hears_the_supervisors_keepalive(tmp_path: Path) -> None:
+    stop = StopRequest()
+    log_path = tmp_path / "log.txt"
+
+    async def stop_once_heard() -> None:
+        while "keepalive" not in (log_path.read_text() if log_path.exists() else ""):
+            await anyio.sleep(0.02)
+        stop.set(StopReason.CANCELLED)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stop_once_heard)
+            await supervise(
+                launch(tmp_path, "listen"), ProcessRegistry(), "p", 1, 1, timeout_s=30, grace_s=0.5, stop=stop
+            )
+
+    anyio.run(main)
+    assert "keepalive b'...'" in log_path.read_text()
+
+
+def test_two_runs_of_one_plan_are_supervised_side_by_side(tmp_path: Path) -> None:
+    """A runner frozen past its lease may claim its plan again while the old child still stops:
+    both children are registered, and each run's cleanup removes only its own entry."""
+    registry = ProcessRegistry()
+    old_stop, new_stop = StopRequest(), StopRequest()
+    sizes: list[int] = []
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            (tmp_path / "old").mkdir()
+            (tmp_path / "new").mkdir()
+            tg.start_soon(
+                lambda: supervise(
+                    launch(tmp_path / "old", "sleep"),
+                    registry,
+                    "p",
+                    4,
+                    2,
+                    timeout_s=30,
+                    grace_s=0.5,
+                    stop=old_stop,
+                )
+            )
+            await anyio.to_thread.run_sync(pids_from_log, tmp_path / "old" / "log.txt")
+            tg.start_soon(
+                lambda: supervise(
+                    launch(tmp_path / "new", "sleep"),
+                    registry,
+                    "p",
+                    5,
+                    3,
+                    timeout_s=30,
+                    grace_s=0.5,
+                    stop=new_stop,
+                )
+            )
+            await anyio.to_thread.run_sync(pids_from_log, tmp_path / "new" / "log.txt")
+            sizes.append(len(registry))
+            old_stop.set(StopReason.LEASE_LOST)
+            while len(registry) != 1:
+                await anyio.sleep(0.02)
+            sizes.append(len(registry))
+            assert [c.run for c in registry.children()] == [5]
+            new_stop.set(StopReason.CANCELLED)
+
+    anyio.run(main)
+    assert sizes == [2, 1] and len(registry) == 0
+
+
+def test_registry_keys_children_by_plan_and_run() -> None:
     from planexe_api.services.process_registry import ChildInfo
 
     registry = ProcessRegistry()
-    registry.register(ChildInfo("p", 1, 1, 1))
-    with pytest.raises(RuntimeError, match="already has a child"):
-        registry.register(ChildInfo("p", 2, 2, 1))
-    assert "p" in registry and registry.unregister("p") is not None and len(registry) == 0
+    registry.register(ChildInfo("p", 1, 11, 11, 1))
+    registry.register(ChildInfo("p", 2, 12, 12, 1))
+    with pytest.raises(RuntimeError, match="already registered"):
+        registry.register(ChildInfo("p", 2, 13, 13, 1))
+    assert registry.unregister("p", 1) is not None and registry.unregister("p", 1) is None
+    assert [c.pid for c in registry.children()] == [12] and len(registry) == 1
