@@ -1,14 +1,14 @@
-"""PostgreSQL stopped and started while plans run: every process survives, every plan completes once."""
+"""The database away and back while plans run: every process survives, every plan completes once."""
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from outage import DatabaseOutage
 from scalehelpers import (
     LEASE_S,
     Census,
@@ -22,7 +22,6 @@ from scalehelpers import (
     signal_group,
     wait_gone,
 )
-from sqlalchemy import make_url
 
 from planexe.plan.dag import ALL_TASKS
 from planexe.testing.llm_server import LLMServer
@@ -33,39 +32,13 @@ PLANS = 4
 TERMINAL = ("completed", "failed", "cancelled")
 
 
-def local_cluster(url: str) -> tuple[str, str] | None:
-    """(version, name) of the pg_ctlcluster-managed server behind ``url``, if it runs on this machine."""
-    target = make_url(url)
-    if shutil.which("pg_lsclusters") is None or target.host not in ("127.0.0.1", "localhost"):
-        return None
-    listing = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=False).stdout
-    for line in listing.splitlines():
-        version, name, port, status, *_ = line.split()
-        if int(port) == (target.port or 5432) and status == "online":
-            return version, name
-    return None
-
-
-def pg_ctlcluster(cluster: tuple[str, str], action: str) -> None:
-    # --skip-systemctl-redirect: no systemd here. "stop" is a fast shutdown (sessions are ended);
-    # "start" returns once the server accepts connections.
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, action],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 @pytest.fixture
-def pg_server(pg_url: str) -> Iterator[tuple[str, str]]:
-    cluster = local_cluster(pg_url)
-    if cluster is None:
-        pytest.skip("needs the PostgreSQL server to be a local pg_ctlcluster-managed cluster")
-    yield cluster
-    # Whatever happened in the test, leave the server running for everyone else.
-    if local_cluster(pg_url) is None:
-        pg_ctlcluster(cluster, "start")
+def pg_server(pg_url: str, postgres_admin: Any) -> Iterator[DatabaseOutage]:
+    """The test database's outage. Stopping the server itself would stop every other database on
+    it too, and other test runs share this machine's server; clients see the same either way."""
+    outage = DatabaseOutage(postgres_admin, pg_url)
+    yield outage
+    outage.end()  # whatever happened in the test, the database accepts connections again
 
 
 # Per LLM call: a fast plan then takes ~4 s (12 rounds), so the first worker's plans are still
@@ -74,7 +47,7 @@ def pg_server(pg_url: str) -> Iterator[tuple[str, str]]:
 LLM_LATENCY = "fixed:0.3"
 
 
-def test_database_restart_while_plans_run(make_cluster, pg_server: tuple[str, str], llm: LLMServer) -> None:
+def test_database_restart_while_plans_run(make_cluster, pg_server: DatabaseOutage, llm: LLMServer) -> None:
     llm.configure(latency=LLM_LATENCY)
     try:
         _restart_while_plans_run(make_cluster("dbrestart", **llm_env(llm)), pg_server)
@@ -82,7 +55,7 @@ def test_database_restart_while_plans_run(make_cluster, pg_server: tuple[str, st
         llm.configure(latency="fixed:0")
 
 
-def _restart_while_plans_run(cluster: Cluster, pg_server: tuple[str, str]) -> None:
+def _restart_while_plans_run(cluster: Cluster, pg_server: DatabaseOutage) -> None:
     # Four plans, two per worker. The first worker's plans end while the database is away: their
     # last events and final status wait for it. The second worker's pipelines are held (SIGSTOP)
     # through the outage, so that whatever the machine's speed they run on after it is back.
@@ -103,7 +76,7 @@ def _restart_while_plans_run(cluster: Cluster, pg_server: tuple[str, str]) -> No
         for group in held_groups:
             signal_group(group, signal.SIGSTOP)
         stopping_at = time.time()
-        pg_ctlcluster(pg_server, "stop")
+        pg_server.begin()
         try:
             # At least a lease, so every lease runs out before the database answers again.
             time.sleep(LEASE_S)
@@ -111,7 +84,7 @@ def _restart_while_plans_run(cluster: Cluster, pg_server: tuple[str, str]) -> No
             assert wait_gone(cluster.runs_dir(ending), timeout=60)[1] == []
         finally:
             starting_at = time.time()
-            pg_ctlcluster(pg_server, "start")
+            pg_server.end()
             for group in held_groups:
                 signal_group(group, signal.SIGCONT)
         back_at = time.time()
