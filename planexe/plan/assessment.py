@@ -12,6 +12,7 @@ from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
 from planexe.plan.risks import RiskRegister
+from planexe.plan.text import Brief, Label, Phrase, Sentence
 
 ASSESSMENT_SYSTEM = system_prompt("""\
 You are a seasoned programme manager carrying out the pre-project assessment: the gate before \
@@ -27,10 +28,12 @@ every item to a risk or an assumption you were given.""")
 
 
 class FirstCheck(BaseModel):
-    check: str = Field(description="What must be checked or secured, e.g. 'Confirm zoning allows a bakery'.")
-    why: str = Field(description="The risk or assumption it addresses (name it).")
-    action: str = Field(description="The concrete action to take.")
-    owner_role: str = Field(description="Role that does it.")
+    check: Phrase = Field(
+        description="What must be checked or secured, e.g. 'Confirm zoning allows a bakery'."
+    )
+    why: Sentence = Field(description="The risk or assumption it addresses (name it).")
+    action: Sentence = Field(description="The concrete action to take.")
+    owner_role: Label = Field(description="Role that does it.")
     due_within_days: int = Field(ge=1, le=180, description="Days after kickoff by which it must be done.")
 
 
@@ -38,15 +41,15 @@ class AssessmentOutput(BaseModel):
     verdict: Literal["go", "go_with_conditions", "no_go"] = Field(
         description="Whether to go into detailed planning."
     )
-    verdict_reason: str = Field(description="The reason for the verdict, with its conditions if any.")
+    verdict_reason: Brief = Field(description="The reason for the verdict, with its conditions if any.")
     readiness_score: int = Field(
         ge=1, le=10, description="How ready the project is to start: 1 (not at all) to 10."
     )
     first_checks: list[FirstCheck] = Field(min_length=4, max_length=6, description="Most urgent first.")
-    blocking_issues: list[str] = Field(
+    blocking_issues: list[Sentence] = Field(
         max_length=3, description="Issues that stop the project if unresolved."
     )
-    quick_wins: list[str] = Field(
+    quick_wins: list[Sentence] = Field(
         min_length=1, max_length=3, description="Cheap early actions that build momentum."
     )
 

@@ -11,6 +11,7 @@ from planexe.plan.common import Level, id_enum, list_of, retype, system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
 from planexe.plan.risks import RiskRegister
+from planexe.plan.text import Brief, Code, Sentence
 
 MAKE_SYSTEM = system_prompt("""\
 You are a planning analyst writing down the assumptions this plan will rest on. A project \
@@ -62,9 +63,11 @@ SEVERITY_RANK: dict[str, int] = {"critical": 0, "major": 1, "minor": 2}
 
 class Assumption(BaseModel):
     category: Category = Field(description="What the assumption is about.")
-    statement: str = Field(description="The assumption as one concrete sentence with its number or place.")
-    basis: str = Field(description="Why it is a reasonable assumption.")
-    if_wrong: str = Field(description="What happens to the plan if it proves wrong.")
+    statement: Sentence = Field(
+        description="The assumption as one concrete sentence with its number or place."
+    )
+    basis: Sentence = Field(description="Why it is a reasonable assumption.")
+    if_wrong: Sentence = Field(description="What happens to the plan if it proves wrong.")
 
 
 class MakeAssumptionsOutput(BaseModel):
@@ -72,10 +75,10 @@ class MakeAssumptionsOutput(BaseModel):
 
 
 class DistilledAssumption(BaseModel):
-    statement: str = Field(description="One precise, checkable sentence with its key number.")
+    statement: Sentence = Field(description="One precise, checkable sentence with its key number.")
     category: Category = Field(description="What the assumption is about.")
     confidence: Level = Field(description="Confidence that it holds: high, medium or low (verify first).")
-    how_to_verify: str = Field(description="How and by whom it can be verified.")
+    how_to_verify: Sentence = Field(description="How and by whom it can be verified.")
 
 
 class DistillAssumptionsOutput(BaseModel):
@@ -85,22 +88,22 @@ class DistillAssumptionsOutput(BaseModel):
 
 
 class AssumptionIssue(BaseModel):
-    assumption_id: str = Field(description="Id of the assumption with the problem, e.g. 'A3'.")
-    problem: str = Field(description="What is wrong with it and why.")
+    assumption_id: Code = Field(description="Id of the assumption with the problem, e.g. 'A3'.")
+    problem: Sentence = Field(description="What is wrong with it and why.")
     severity: IssueSeverity = Field(description="How much the plan suffers if the problem is not fixed.")
-    revised_statement: str = Field(description="The corrected assumption the plan should use instead.")
+    revised_statement: Sentence = Field(description="The corrected assumption the plan should use instead.")
 
 
 class MissingAssumption(BaseModel):
-    statement: str = Field(description="The missing assumption as one concrete sentence.")
+    statement: Sentence = Field(description="The missing assumption as one concrete sentence.")
     category: Category = Field(description="What the assumption is about.")
-    why_it_matters: str = Field(description="What in the plan depends on it.")
+    why_it_matters: Sentence = Field(description="What in the plan depends on it.")
 
 
 class ReviewAssumptionsOutput(BaseModel):
     issues: list[AssumptionIssue] = Field(min_length=1, max_length=5, description="Most severe first.")
     missing: list[MissingAssumption] = Field(min_length=1, max_length=3)
-    verdict: str = Field(description="Overall judgement of the assumptions in one or two sentences.")
+    verdict: Brief = Field(description="Overall judgement of the assumptions in one or two sentences.")
 
 
 class FinalAssumption(BaseModel):

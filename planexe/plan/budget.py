@@ -10,6 +10,7 @@ from planexe.pipeline.base import PlanTask
 from planexe.plan.common import compact, system_prompt
 from planexe.plan.locations import Currency, CurrencyOutput, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan, ProjectPlanOutput
+from planexe.plan.text import Sentence
 from planexe.plan.wbs import (
     PACKAGES_PER_PHASE,
     PHASES,
@@ -35,7 +36,7 @@ class PackageCost(BaseModel):
     labour: float = Field(ge=0, description="Labour cost in the plan's currency.")
     materials: float = Field(ge=0, description="Materials and equipment cost in the plan's currency.")
     other: float = Field(ge=0, description="Fees, permits, rent, travel and services in the plan's currency.")
-    basis: str = Field(description="How the figures were estimated.")
+    basis: Sentence = Field(description="How the figures were estimated.")
 
 
 class PhaseCostAnswer(BaseModel):

@@ -10,6 +10,7 @@ from planexe.pipeline.base import LLMStep
 from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
+from planexe.plan.text import Label, Phrase, Sentence
 
 COMPLIANCE_SYSTEM = system_prompt("""\
 You are a regulatory adviser for the jurisdiction where this project takes place. List the permits, \
@@ -22,24 +23,24 @@ plan's currency, and what happens without it. Only obligations this project plau
 
 
 class Obligation(BaseModel):
-    requirement: str = Field(
+    requirement: Phrase = Field(
         description="The permit, licence or obligation, e.g. 'Food business registration'."
     )
     kind: Literal["permit", "licence", "registration", "inspection", "legal_duty", "certification"]
-    authority: str = Field(description="Who issues or enforces it.")
-    needed_before: str = Field(
+    authority: Label = Field(description="Who issues or enforces it.")
+    needed_before: Phrase = Field(
         description="The work that cannot start without it, e.g. 'opening to customers'."
     )
     lead_time_weeks: float = Field(
         ge=0, le=104, description="Typical time from application to decision, in weeks."
     )
     fee: float = Field(ge=0, description="Indicative fee in the plan's currency (0 if free).")
-    if_missing: str = Field(description="Consequence of not having it.")
+    if_missing: Sentence = Field(description="Consequence of not having it.")
 
 
 class ComplianceOutput(BaseModel):
     obligations: list[Obligation] = Field(min_length=4, max_length=10, description="Longest lead time first.")
-    note: str = Field(description="The compliance point that most shapes the schedule, in one sentence.")
+    note: Sentence = Field(description="The compliance point that most shapes the schedule, in one sentence.")
 
 
 class Compliance(LLMStep):

@@ -12,6 +12,7 @@ from planexe.plan.common import system_prompt
 from planexe.plan.locations import PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.risks import RiskRegister
+from planexe.plan.text import Phrase, Sentence
 
 DATA_SYSTEM = system_prompt("""\
 You are a research lead deciding what data this project must collect, before and during execution, \
@@ -35,13 +36,13 @@ Method = Literal[
 
 
 class DataItem(BaseModel):
-    data: str = Field(
+    data: Phrase = Field(
         description="Exactly what to collect, e.g. 'foot traffic on Jægersborggade, weekday mornings'."
     )
-    informs: str = Field(description="The decision or assumption it informs.")
-    source: str = Field(description="Where it comes from, named.")
+    informs: Phrase = Field(description="The decision or assumption it informs.")
+    source: Phrase = Field(description="Where it comes from, named.")
     method: Method = Field(description="How it is collected.")
-    validation: str = Field(description="How the result is checked.")
+    validation: Sentence = Field(description="How the result is checked.")
     needed_by_week: int = Field(ge=0, le=260, description="Week of the project by which it is needed.")
 
 

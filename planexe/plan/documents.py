@@ -16,6 +16,7 @@ from planexe.pipeline.base import LLMStep, PlanTask
 from planexe.plan.common import by_detail, compact, id_enum, list_of, retype, system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
+from planexe.plan.text import Brief, Code, Label, Paragraph, Phrase, Sentence
 
 CANDIDATES_MIN = 10  # more candidates than SELECTED, so the filter has a real choice
 SELECTED = 8  # kept by each filter
@@ -60,7 +61,7 @@ PRIORITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "medium": 2}
 
 
 class DocumentToFind(BaseModel):
-    name: str = Field(description="Precise name of the document.")
+    name: Phrase = Field(description="Precise name of the document.")
     kind: Literal[
         "law_or_regulation",
         "permit_or_form",
@@ -71,17 +72,17 @@ class DocumentToFind(BaseModel):
         "template",
         "other",
     ]
-    likely_source: str = Field(description="Where it is likely to be found.")
-    why_needed: str = Field(description="What the plan needs it for.")
+    likely_source: Phrase = Field(description="Where it is likely to be found.")
+    why_needed: Sentence = Field(description="What the plan needs it for.")
 
 
 class DocumentToCreate(BaseModel):
-    name: str = Field(description="Name of the document.")
+    name: Label = Field(description="Name of the document.")
     kind: Literal[
         "business_case", "application", "contract", "policy", "plan", "specification", "report", "other"
     ]
-    audience: str = Field(description="Who reads or signs it.")
-    why_needed: str = Field(description="What the plan needs it for.")
+    audience: Label = Field(description="Who reads or signs it.")
+    why_needed: Sentence = Field(description="What the plan needs it for.")
 
 
 class IdentifyDocumentsOutput(BaseModel):
@@ -90,9 +91,9 @@ class IdentifyDocumentsOutput(BaseModel):
 
 
 class Selection(BaseModel):
-    document_id: str = Field(description="Id of the selected document, e.g. 'F3'.")
+    document_id: Code = Field(description="Id of the selected document, e.g. 'F3'.")
     priority: Priority = Field(description="How urgently the project needs it.")
-    reason: str = Field(description="Why it is needed first, in one sentence.")
+    reason: Sentence = Field(description="Why it is needed first, in one sentence.")
 
 
 class SelectionAnswer(BaseModel):
@@ -111,26 +112,26 @@ class FilteredDocuments(BaseModel):
 
 
 class SearchBrief(BaseModel):
-    summary: str = Field(description="What the document is and what the project needs from it.")
-    where_to_look: list[str] = Field(min_length=1, max_length=3, description="Named places to look.")
-    search_terms: list[str] = Field(min_length=2, max_length=4)
-    facts_to_extract: list[str] = Field(min_length=2, max_length=4)
-    verification: str = Field(description="How to make sure it is the current official version.")
-    if_not_found: str = Field(description="What to do if it cannot be found.")
+    summary: Brief = Field(description="What the document is and what the project needs from it.")
+    where_to_look: list[Phrase] = Field(min_length=1, max_length=3, description="Named places to look.")
+    search_terms: list[Label] = Field(min_length=2, max_length=4)
+    facts_to_extract: list[Phrase] = Field(min_length=2, max_length=4)
+    verification: Sentence = Field(description="How to make sure it is the current official version.")
+    if_not_found: Sentence = Field(description="What to do if it cannot be found.")
 
 
 class DraftSection(BaseModel):
-    heading: str
-    text: str = Field(
+    heading: Label
+    text: Paragraph = Field(
         description="Draft text of the section, two to four sentences, specific to the project."
     )
 
 
 class DocumentDraft(BaseModel):
-    purpose: str = Field(description="What the document is for.")
+    purpose: Sentence = Field(description="What the document is for.")
     sections: list[DraftSection] = Field(min_length=3, max_length=6)
-    open_questions: list[str] = Field(min_length=1, max_length=3)
-    owner_role: str = Field(description="Role that owns the document.")
+    open_questions: list[Sentence] = Field(min_length=1, max_length=3)
+    owner_role: Label = Field(description="Role that owns the document.")
 
 
 class FoundDocumentBrief(SearchBrief):

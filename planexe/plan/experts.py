@@ -12,6 +12,7 @@ from planexe.plan.common import Level, by_detail, system_prompt
 from planexe.plan.locations import PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.risks import RiskRegister
+from planexe.plan.text import Brief, Label, Sentence
 
 PANEL_SIZE = 8
 CONSULTED_FULL = PANEL_SIZE
@@ -37,10 +38,10 @@ SEVERITY_ORDER: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
 
 
 class Expert(BaseModel):
-    title: str = Field(description="Role and field, e.g. 'Food-safety inspector (Danish regulations)'.")
-    expertise: str = Field(description="What they know that this plan needs.")
-    focus: str = Field(description="What they would scrutinise in this plan.")
-    questions: list[str] = Field(
+    title: Label = Field(description="Role and field, e.g. 'Food-safety inspector (Danish regulations)'.")
+    expertise: Sentence = Field(description="What they know that this plan needs.")
+    focus: Sentence = Field(description="What they would scrutinise in this plan.")
+    questions: list[Sentence] = Field(
         min_length=2, max_length=3, description="The first questions they would ask."
     )
 
@@ -52,15 +53,15 @@ class FindExpertsOutput(BaseModel):
 
 
 class Concern(BaseModel):
-    issue: str = Field(description="What is wrong, missing or unrealistic.")
-    evidence: str = Field(description="Where the plan shows it.")
+    issue: Sentence = Field(description="What is wrong, missing or unrealistic.")
+    evidence: Sentence = Field(description="Where the plan shows it.")
     severity: Level = Field(description="How much it endangers the project.")
-    recommendation: str = Field(description="The concrete change to make.")
+    recommendation: Sentence = Field(description="The concrete change to make.")
 
 
 class Critique(BaseModel):
     concerns: list[Concern] = Field(min_length=2, max_length=4, description="Most severe first.")
-    overall_assessment: str = Field(description="The expert's overall view in one or two sentences.")
+    overall_assessment: Brief = Field(description="The expert's overall view in one or two sentences.")
     confidence_in_plan: Level = Field(
         description="How confident the expert is that the plan works in their area."
     )

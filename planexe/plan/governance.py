@@ -12,6 +12,7 @@ from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.risks import RiskRegister
+from planexe.plan.text import Brief, Label, Phrase, Sentence
 
 BODIES_SYSTEM = system_prompt("""\
 You are a governance specialist setting up how this project will be directed and controlled. \
@@ -52,11 +53,11 @@ Cadence = Literal["weekly", "biweekly", "monthly", "quarterly", "per_milestone",
 
 
 class GovernanceBody(BaseModel):
-    name: str = Field(description="Name of the body, e.g. 'Steering committee'.")
-    responsibilities: str = Field(description="What it is responsible for and decides.")
-    members: list[str] = Field(min_length=1, max_length=6, description="Roles that sit on it.")
+    name: Label = Field(description="Name of the body, e.g. 'Steering committee'.")
+    responsibilities: Brief = Field(description="What it is responsible for and decides.")
+    members: list[Label] = Field(min_length=1, max_length=6, description="Roles that sit on it.")
     meets: Cadence = Field(description="How often it meets.")
-    escalates_to: str = Field(description="Name of the body it escalates to, or 'none' for the top body.")
+    escalates_to: Label = Field(description="Name of the body it escalates to, or 'none' for the top body.")
 
 
 class GovernanceBodiesOutput(BaseModel):
@@ -64,11 +65,11 @@ class GovernanceBodiesOutput(BaseModel):
 
 
 class DecisionRight(BaseModel):
-    decision: str = Field(description="The decision, e.g. 'Approve spending above 50,000 DKK'.")
-    decided_by: str = Field(description="Governance body or role that decides.")
-    consulted: list[str] = Field(min_length=1, max_length=3, description="Bodies or roles consulted first.")
-    threshold: str = Field(description="Condition that puts the decision at this level.")
-    evidence_required: str = Field(description="What the decider needs to see.")
+    decision: Phrase = Field(description="The decision, e.g. 'Approve spending above 50,000 DKK'.")
+    decided_by: Label = Field(description="Governance body or role that decides.")
+    consulted: list[Label] = Field(min_length=1, max_length=3, description="Bodies or roles consulted first.")
+    threshold: Phrase = Field(description="Condition that puts the decision at this level.")
+    evidence_required: Sentence = Field(description="What the decider needs to see.")
 
 
 class DecisionRightsOutput(BaseModel):
@@ -77,34 +78,36 @@ class DecisionRightsOutput(BaseModel):
 
 class EscalationLevel(BaseModel):
     level: int = Field(ge=1, le=6, description="1 is the lowest level (the team).")
-    handled_by: str = Field(description="Body or role handling issues at this level.")
-    triggers: list[str] = Field(min_length=1, max_length=3, description="Measurable triggers for this level.")
+    handled_by: Label = Field(description="Body or role handling issues at this level.")
+    triggers: list[Phrase] = Field(
+        min_length=1, max_length=3, description="Measurable triggers for this level."
+    )
     response_days: float = Field(gt=0, le=30, description="Days to respond before the issue moves up.")
-    authority: str = Field(description="What this level may decide.")
+    authority: Sentence = Field(description="What this level may decide.")
 
 
 class EscalationPathOutput(BaseModel):
     levels: list[EscalationLevel] = Field(min_length=3, max_length=4, description="Lowest level first.")
-    straight_to_top: list[str] = Field(min_length=1, max_length=3, description="Issues that skip levels.")
+    straight_to_top: list[Phrase] = Field(min_length=1, max_length=3, description="Issues that skip levels.")
 
 
 class Kpi(BaseModel):
-    name: str = Field(description="Indicator name.")
-    target: str = Field(description="Target value.")
+    name: Label = Field(description="Indicator name.")
+    target: Phrase = Field(description="Target value.")
     frequency: Cadence = Field(description="How often it is measured.")
-    owner_role: str = Field(description="Role that reports it.")
+    owner_role: Label = Field(description="Role that reports it.")
 
 
 class Audit(BaseModel):
-    name: str = Field(description="Audit or review, e.g. 'Food-safety inspection readiness review'.")
-    scope: str = Field(description="What it examines.")
-    timing: str = Field(description="When it happens, e.g. 'before opening, week 30'.")
-    performed_by: str = Field(description="Who performs it (internal role or external party).")
+    name: Label = Field(description="Audit or review, e.g. 'Food-safety inspection readiness review'.")
+    scope: Sentence = Field(description="What it examines.")
+    timing: Phrase = Field(description="When it happens, e.g. 'before opening, week 30'.")
+    performed_by: Label = Field(description="Who performs it (internal role or external party).")
 
 
 class StatusReport(BaseModel):
-    name: str = Field(description="Report name.")
-    audience: str = Field(description="Who receives it.")
+    name: Label = Field(description="Report name.")
+    audience: Label = Field(description="Who receives it.")
     frequency: Cadence = Field(description="How often it is issued.")
 
 

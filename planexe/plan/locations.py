@@ -10,6 +10,7 @@ from planexe.pipeline.base import LLMStep
 from planexe.plan.common import system_prompt
 from planexe.plan.purpose import IdentifyPurpose
 from planexe.plan.setup import Setup
+from planexe.plan.text import Brief, Code, Label, Phrase, Sentence
 
 LOCATIONS_SYSTEM = system_prompt("""\
 You are a site-selection adviser. Using the project description, recommend where the project \
@@ -35,14 +36,14 @@ exposure this creates. Use ISO 4217 codes such as DKK, EUR or USD.""")
 
 
 class Location(BaseModel):
-    name: str = Field(description="Short label for the location, e.g. 'Nørrebro street-level shop'.")
-    country: str = Field(description="Country name.")
-    city_or_region: str = Field(description="City, municipality or region.")
-    site_type: str = Field(
+    name: Label = Field(description="Short label for the location, e.g. 'Nørrebro street-level shop'.")
+    country: Label = Field(description="Country name.")
+    city_or_region: Label = Field(description="City, municipality or region.")
+    site_type: Label = Field(
         description="Kind of site needed: shop unit, warehouse, office, field, online only."
     )
-    rationale: str = Field(description="Why this location suits the project.")
-    constraints: list[str] = Field(
+    rationale: Brief = Field(description="Why this location suits the project.")
+    constraints: list[Phrase] = Field(
         min_length=1,
         max_length=4,
         description="Local constraints to check: permits, zoning, rent, labour, access.",
@@ -52,18 +53,18 @@ class Location(BaseModel):
 class LocationsOutput(BaseModel):
     needs_physical_site: bool = Field(description="False only when the work is done entirely online.")
     locations: list[Location] = Field(min_length=1, max_length=3, description="Best option first.")
-    summary: str = Field(description="The location decision in one or two sentences.")
+    summary: Brief = Field(description="The location decision in one or two sentences.")
 
 
 class OtherCurrency(BaseModel):
-    code: str = Field(description="ISO 4217 code, e.g. 'EUR'.")
-    reason: str = Field(description="Which costs or income will be in this currency.")
+    code: Code = Field(description="ISO 4217 code, e.g. 'EUR'.")
+    reason: Sentence = Field(description="Which costs or income will be in this currency.")
 
 
 class CurrencyOutput(BaseModel):
-    currency: str = Field(description="ISO 4217 code of the currency the budget is kept in, e.g. 'DKK'.")
-    currency_name: str = Field(description="Name of that currency, e.g. 'Danish krone'.")
-    reasoning: str = Field(description="Why this currency, in one or two sentences.")
+    currency: Code = Field(description="ISO 4217 code of the currency the budget is kept in, e.g. 'DKK'.")
+    currency_name: Label = Field(description="Name of that currency, e.g. 'Danish krone'.")
+    reasoning: Brief = Field(description="Why this currency, in one or two sentences.")
     other_currencies: list[OtherCurrency] = Field(
         max_length=3, description="Other currencies the project handles."
     )

@@ -8,6 +8,7 @@ from planexe.pipeline.base import PlanTask
 from planexe.plan.common import Level, by_detail, compact, system_prompt
 from planexe.plan.digest import PlanDigest
 from planexe.plan.risks import MIN_RISKS, RegisteredRisk, RiskRegister, RiskRegisterOutput, Severity
+from planexe.plan.text import Brief, Label, Paragraph, Sentence
 
 SCENARIOS_FULL = MIN_RISKS  # the register always holds at least this many risks
 SCENARIOS_FAST = 3
@@ -23,17 +24,17 @@ one failure.""")
 
 
 class Prevention(BaseModel):
-    action: str
-    owner_role: str
+    action: Sentence
+    owner_role: Label
 
 
 class FailureScenario(BaseModel):
-    failure_story: str = Field(description="How the project failed, four to six sentences.")
-    root_causes: list[str] = Field(min_length=2, max_length=3)
-    warning_signs: list[str] = Field(min_length=2, max_length=3)
-    tripwire: str = Field(description="Measurable threshold that triggers the contingency plan.")
+    failure_story: Paragraph = Field(description="How the project failed, four to six sentences.")
+    root_causes: list[Sentence] = Field(min_length=2, max_length=3)
+    warning_signs: list[Sentence] = Field(min_length=2, max_length=3)
+    tripwire: Sentence = Field(description="Measurable threshold that triggers the contingency plan.")
     prevention: list[Prevention] = Field(min_length=2, max_length=3)
-    contingency: str = Field(description="What to do if it happens anyway.")
+    contingency: Brief = Field(description="What to do if it happens anyway.")
     likelihood: Level = Field(description="How plausible this failure is, in your judgement.")
 
 

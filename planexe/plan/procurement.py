@@ -10,6 +10,7 @@ from planexe.pipeline.base import LLMStep
 from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
+from planexe.plan.text import Label, Sentence
 
 PROCUREMENT_SYSTEM = system_prompt("""\
 You are a procurement lead planning what this project must buy, rent or contract: equipment, \
@@ -22,10 +23,10 @@ items that are costly, slow to deliver or hard to replace.""")
 
 
 class ProcurementItem(BaseModel):
-    item: str = Field(description="What is procured, e.g. 'Deck oven, 3 decks'.")
+    item: Label = Field(description="What is procured, e.g. 'Deck oven, 3 decks'.")
     category: Literal["equipment", "materials", "works", "services", "software", "licence", "premises"]
     approach: Literal["direct_purchase", "three_quotes", "tender", "lease", "framework_agreement"]
-    suppliers: str = Field(description="Kinds of supplier to approach at the location.")
+    suppliers: Sentence = Field(description="Kinds of supplier to approach at the location.")
     lead_time_weeks: float = Field(ge=0, le=104, description="Weeks from order to delivery.")
     estimated_cost: float = Field(ge=0, description="Estimated cost in the plan's currency.")
     order_by_week: int = Field(ge=0, le=520, description="Project week by which it must be ordered.")

@@ -14,6 +14,7 @@ from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.purpose import IdentifyPurpose
 from planexe.plan.risks import RiskRegister
+from planexe.plan.text import Code, Label, Phrase, Sentence
 
 CHARTER_SYSTEM = system_prompt("""\
 You are an experienced project manager writing the core of the project plan: the charter. Use the \
@@ -45,51 +46,55 @@ Be realistic about time: permits, hiring, procurement and fit-out take longer th
 
 
 class SmartObjective(BaseModel):
-    objective: str = Field(description="The objective in one sentence.")
-    metric: str = Field(description="How it is measured.")
-    target: str = Field(description="The value that counts as achieved, e.g. '400 loaves a day'.")
+    objective: Sentence = Field(description="The objective in one sentence.")
+    metric: Phrase = Field(description="How it is measured.")
+    target: Phrase = Field(description="The value that counts as achieved, e.g. '400 loaves a day'.")
     deadline_months: int = Field(ge=1, le=120, description="Months from the start by which it is achieved.")
 
 
 class Deliverable(BaseModel):
-    name: str = Field(description="Name of the deliverable.")
-    description: str = Field(description="What it is.")
-    acceptance_criterion: str = Field(description="How its acceptance is checked.")
+    name: Label = Field(description="Name of the deliverable.")
+    description: Sentence = Field(description="What it is.")
+    acceptance_criterion: Sentence = Field(description="How its acceptance is checked.")
 
 
 class ProjectCharter(BaseModel):
-    goal: str = Field(description="One sentence: the outcome and by when.")
+    goal: Sentence = Field(description="One sentence: the outcome and by when.")
     smart_objectives: list[SmartObjective] = Field(min_length=3, max_length=5)
-    scope_in: list[str] = Field(min_length=3, max_length=6, description="Work that belongs to the project.")
-    scope_out: list[str] = Field(min_length=2, max_length=5, description="Work deliberately left out.")
+    scope_in: list[Phrase] = Field(
+        min_length=3, max_length=6, description="Work that belongs to the project."
+    )
+    scope_out: list[Phrase] = Field(min_length=2, max_length=5, description="Work deliberately left out.")
     deliverables: list[Deliverable] = Field(min_length=3, max_length=6)
 
 
 class SuccessCriterion(BaseModel):
-    criterion: str = Field(description="What success means, in one sentence.")
-    measure: str = Field(description="How it is measured.")
-    target: str = Field(description="The value that counts as success.")
+    criterion: Sentence = Field(description="What success means, in one sentence.")
+    measure: Phrase = Field(description="How it is measured.")
+    target: Phrase = Field(description="The value that counts as success.")
 
 
 class Milestone(BaseModel):
-    name: str = Field(description="The checkpoint, e.g. 'Building permit granted'.")
+    name: Label = Field(description="The checkpoint, e.g. 'Building permit granted'.")
     due_week: int = Field(ge=0, le=520, description="Week it is due, counted from the start.")
-    evidence: str = Field(description="What proves it has been reached.")
+    evidence: Sentence = Field(description="What proves it has been reached.")
 
 
 class BudgetLine(BaseModel):
-    category: str = Field(description="Cost category, e.g. 'Fit-out and equipment'.")
+    category: Label = Field(description="Cost category, e.g. 'Fit-out and equipment'.")
     amount: float = Field(ge=0, description="Amount in the plan's currency.")
-    notes: str = Field(description="What it covers and how it was estimated.")
+    notes: Sentence = Field(description="What it covers and how it was estimated.")
 
 
 class BudgetOutline(BaseModel):
-    currency: str = Field(description="ISO 4217 code of the budget currency.")
+    currency: Code = Field(description="ISO 4217 code of the budget currency.")
     lines: list[BudgetLine] = Field(min_length=3, max_length=8)
     contingency_percent: float = Field(
         ge=0, le=50, description="Contingency on top of the lines, in percent."
     )
-    funding_sources: list[str] = Field(min_length=1, max_length=3, description="Where the money comes from.")
+    funding_sources: list[Phrase] = Field(
+        min_length=1, max_length=3, description="Where the money comes from."
+    )
 
 
 class ProjectTargets(BaseModel):
@@ -141,11 +146,13 @@ class ProjectPlan(PlanTask):
 
 
 class SimilarProject(BaseModel):
-    name: str = Field(description="Name of a real project, or a description of a type of project if unsure.")
-    similarity: str = Field(description="How it resembles this project.")
-    outcome: str = Field(description="What happened: success, failure, delays, cost.")
-    lesson: str = Field(description="The lesson it teaches.")
-    apply_here: str = Field(description="How this project should apply the lesson.")
+    name: Label = Field(
+        description="Name of a real project, or a description of a type of project if unsure."
+    )
+    similarity: Sentence = Field(description="How it resembles this project.")
+    outcome: Sentence = Field(description="What happened: success, failure, delays, cost.")
+    lesson: Sentence = Field(description="The lesson it teaches.")
+    apply_here: Sentence = Field(description="How this project should apply the lesson.")
 
 
 class SimilarProjectsOutput(BaseModel):

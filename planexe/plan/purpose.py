@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from planexe.pipeline.base import LLMStep
 from planexe.plan.common import system_prompt
 from planexe.plan.setup import Setup
+from planexe.plan.text import Brief, Label, Phrase, Sentence
 
 PURPOSE_SYSTEM = system_prompt("""\
 You are a senior project strategist opening a new planning file. Read the project description and \
@@ -36,15 +37,17 @@ List the concrete physical needs you found; leave the list empty for a digital p
 
 
 class PurposeOutput(BaseModel):
-    project_title: str = Field(
+    project_title: Label = Field(
         description="Short title for the project, at most eight words, e.g. 'Sourdough bakery in Copenhagen'."
     )
     purpose: Literal["business", "personal", "other"] = Field(description="The kind of undertaking.")
-    goal_sentence: str = Field(description="What the project will achieve and for whom, in one sentence.")
-    beneficiaries: list[str] = Field(
+    goal_sentence: Sentence = Field(
+        description="What the project will achieve and for whom, in one sentence."
+    )
+    beneficiaries: list[Label] = Field(
         min_length=1, max_length=4, description="Who gains when the project succeeds, most important first."
     )
-    reasoning: str = Field(
+    reasoning: Brief = Field(
         description="Why this purpose fits, citing the words of the description that decided it."
     )
 
@@ -53,10 +56,10 @@ class PlanTypeOutput(BaseModel):
     plan_type: Literal["physical", "digital"] = Field(
         description="physical: needs a site, travel, goods or manual work; digital: done entirely online."
     )
-    physical_needs: list[str] = Field(
+    physical_needs: list[Phrase] = Field(
         max_length=5, description="Concrete physical needs (premises, equipment, travel); empty if digital."
     )
-    reasoning: str = Field(description="Why this plan type, in one or two sentences.")
+    reasoning: Brief = Field(description="Why this plan type, in one or two sentences.")
 
 
 class IdentifyPurpose(LLMStep):

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from planexe.pipeline.base import LLMStep
 from planexe.plan.common import system_prompt
 from planexe.plan.digest import PlanDigest
+from planexe.plan.text import Label, Paragraph, Sentence
 
 QUESTIONS_SYSTEM = system_prompt("""\
 You are the project lead preparing for the questions people will ask about this plan: the sponsor, \
@@ -16,9 +17,9 @@ Where the plan has no answer yet, say so and say how the answer will be found.""
 
 
 class QuestionAnswer(BaseModel):
-    asked_by: str = Field(description="Who would ask it, e.g. 'the bank'.")
-    question: str
-    answer: str = Field(description="The answer from the plan, two to four sentences.")
+    asked_by: Label = Field(description="Who would ask it, e.g. 'the bank'.")
+    question: Sentence
+    answer: Paragraph = Field(description="The answer from the plan, two to four sentences.")
 
 
 class QuestionsAnswersOutput(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from planexe.pipeline.base import PlanTask
 from planexe.plan.common import by_detail, system_prompt
 from planexe.plan.digest import PlanDigest
+from planexe.plan.text import Sentence
 
 # Most important first: fast detail asks only the first REVIEWED_FAST.
 REVIEW_QUESTIONS: tuple[str, ...] = (
@@ -46,11 +47,11 @@ Verdict = Literal["sound", "needs_work", "critical_gap"]
 
 
 class ReviewAnswer(BaseModel):
-    findings: list[str] = Field(
+    findings: list[Sentence] = Field(
         min_length=2, max_length=4, description="Concrete findings, most important first."
     )
     verdict: Verdict = Field(description="sound, needs_work, or critical_gap (the plan fails without a fix).")
-    recommendation: str = Field(description="The single most valuable change.")
+    recommendation: Sentence = Field(description="The single most valuable change.")
 
 
 class ReviewItem(ReviewAnswer):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from planexe.pipeline.base import LLMStep, PlanTask
 from planexe.plan.common import Level, system_prompt
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
+from planexe.plan.text import Brief, Label, Sentence
 
 MIN_RISKS = 8  # the premortem takes up to this many of the top risks
 
@@ -49,16 +50,16 @@ LEVEL_POINTS: dict[str, int] = {"low": 1, "medium": 2, "high": 3}
 
 
 class Risk(BaseModel):
-    title: str = Field(description="Short name of what goes wrong, e.g. 'Landlord refuses change of use'.")
+    title: Label = Field(description="Short name of what goes wrong, e.g. 'Landlord refuses change of use'.")
     category: RiskCategory = Field(description="Main area of the risk.")
-    description: str = Field(
+    description: Brief = Field(
         description="Cause and consequence for this project, with a number if plausible."
     )
     likelihood: Level = Field(description="How likely it is to happen during the project.")
     impact: Level = Field(description="How badly it hurts the project if it happens.")
-    early_warning_sign: str = Field(description="What the team would observe before it happens.")
-    mitigation: str = Field(description="Concrete action that lowers likelihood or impact, and when.")
-    owner_role: str = Field(description="Role that owns the risk.")
+    early_warning_sign: Sentence = Field(description="What the team would observe before it happens.")
+    mitigation: Sentence = Field(description="Concrete action that lowers likelihood or impact, and when.")
+    owner_role: Label = Field(description="Role that owns the risk.")
 
 
 class RisksOutput(BaseModel):

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from planexe.pipeline.base import PlanTask
 from planexe.plan.common import id_enum, list_of, retype, system_prompt
 from planexe.plan.project_plan import ProjectPlan
+from planexe.plan.text import Code, Phrase
 from planexe.plan.wbs import (
     Wbs,
     WbsItem,
@@ -43,9 +44,9 @@ itself, and never create a loop.""")
 
 
 class PackageDependency(BaseModel):
-    package_id: str = Field(description="Id of the work package that waits, e.g. '3.1'.")
-    depends_on: str = Field(description="Id of the work package it waits for, e.g. '2.2'.")
-    reason: str = Field(description="Why it must wait.")
+    package_id: Code = Field(description="Id of the work package that waits, e.g. '3.1'.")
+    depends_on: Code = Field(description="Id of the work package it waits for, e.g. '2.2'.")
+    reason: Phrase = Field(description="Why it must wait.")
 
 
 class DependenciesAnswer(BaseModel):

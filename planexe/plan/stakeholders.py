@@ -10,6 +10,7 @@ from planexe.pipeline.base import LLMStep
 from planexe.plan.common import Level, system_prompt
 from planexe.plan.locations import PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
+from planexe.plan.text import Brief, Label, Sentence
 
 STAKEHOLDERS_SYSTEM = system_prompt("""\
 You are a stakeholder manager mapping everyone who can affect this project or is affected by it: \
@@ -31,12 +32,12 @@ Frequency = Literal["daily", "weekly", "biweekly", "monthly", "per_milestone", "
 
 
 class Stakeholder(BaseModel):
-    name: str = Field(description="The stakeholder, as specific as possible.")
+    name: Label = Field(description="The stakeholder, as specific as possible.")
     kind: Literal["internal", "external"] = Field(description="Inside or outside the project organisation.")
     interest: Level = Field(description="How much they care about the project.")
     influence: Level = Field(description="How much they can affect it.")
-    needs: str = Field(description="What they need or fear from the project.")
-    engagement: str = Field(description="How the project will engage them.")
+    needs: Sentence = Field(description="What they need or fear from the project.")
+    engagement: Sentence = Field(description="How the project will engage them.")
 
 
 class StakeholdersOutput(BaseModel):
@@ -46,16 +47,16 @@ class StakeholdersOutput(BaseModel):
 
 
 class CommunicationItem(BaseModel):
-    audience: str = Field(description="Stakeholder or group addressed.")
-    content: str = Field(description="What they are told or asked.")
-    channel: str = Field(description="Meeting, e-mail report, site visit, newsletter, ...")
+    audience: Label = Field(description="Stakeholder or group addressed.")
+    content: Sentence = Field(description="What they are told or asked.")
+    channel: Label = Field(description="Meeting, e-mail report, site visit, newsletter, ...")
     frequency: Frequency = Field(description="How often.")
-    owner_role: str = Field(description="Role that communicates it.")
+    owner_role: Label = Field(description="Role that communicates it.")
 
 
 class CommunicationPlanOutput(BaseModel):
     items: list[CommunicationItem] = Field(min_length=5, max_length=8)
-    bad_news_protocol: str = Field(description="Who tells whom about problems, and how fast.")
+    bad_news_protocol: Brief = Field(description="Who tells whom about problems, and how fast.")
 
 
 class Stakeholders(LLMStep):

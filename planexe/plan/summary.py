@@ -10,6 +10,7 @@ from planexe.pipeline.base import LLMStep
 from planexe.plan.common import system_prompt
 from planexe.plan.digest import PlanDigest
 from planexe.plan.review import ReviewPlan
+from planexe.plan.text import Brief, Label, Paragraph, Phrase, Sentence
 
 EXECUTIVE_SUMMARY_SYSTEM = system_prompt("""\
 You are a chief of staff writing the executive summary of this project plan for a busy \
@@ -28,30 +29,30 @@ now, what it costs and what you ask for. Concrete and persuasive, without hype w
 
 
 class KeyNumber(BaseModel):
-    label: str = Field(description="What the number is, e.g. 'Total budget'.")
-    value: str = Field(description="The number with its unit, e.g. '2.4 million DKK'.")
+    label: Label = Field(description="What the number is, e.g. 'Total budget'.")
+    value: Label = Field(description="The number with its unit, e.g. '2.4 million DKK'.")
 
 
 class RiskResponse(BaseModel):
-    risk: str
-    response: str
+    risk: Phrase
+    response: Sentence
 
 
 class NextStep(BaseModel):
-    action: str
-    owner_role: str
+    action: Sentence
+    owner_role: Label
     within_days: int = Field(ge=1, le=365, description="Days from now by which it is done.")
 
 
 class ExecutiveSummaryOutput(BaseModel):
-    headline: str = Field(
+    headline: Sentence = Field(
         description="One sentence: the project, its cost, its duration and the recommendation."
     )
-    overview: str = Field(description="One paragraph of four to six sentences.")
+    overview: Paragraph = Field(description="One paragraph of four to six sentences.")
     recommendation: Literal["proceed", "proceed_with_conditions", "rework", "stop"]
-    recommendation_reason: str
+    recommendation_reason: Brief
     key_numbers: list[KeyNumber] = Field(min_length=3, max_length=6)
-    decisions_needed: list[str] = Field(
+    decisions_needed: list[Sentence] = Field(
         min_length=2, max_length=4, description="Decisions the reader must take now."
     )
     top_risks: list[RiskResponse] = Field(min_length=2, max_length=4)
@@ -59,14 +60,14 @@ class ExecutiveSummaryOutput(BaseModel):
 
 
 class PitchOutput(BaseModel):
-    audience: str = Field(description="Whom the pitch addresses.")
-    hook: str = Field(description="The opening line.")
-    problem: str = Field(description="The problem or opportunity.")
-    solution: str = Field(description="What the project delivers.")
-    why_us_why_here: str = Field(description="Why this team and this place.")
-    why_now: str
-    the_ask: str = Field(description="What is asked for, with the amount where relevant.")
-    elevator_pitch: str = Field(description="The whole pitch in three or four sentences.")
+    audience: Label = Field(description="Whom the pitch addresses.")
+    hook: Sentence = Field(description="The opening line.")
+    problem: Brief = Field(description="The problem or opportunity.")
+    solution: Brief = Field(description="What the project delivers.")
+    why_us_why_here: Brief = Field(description="Why this team and this place.")
+    why_now: Sentence
+    the_ask: Sentence = Field(description="What is asked for, with the amount where relevant.")
+    elevator_pitch: Paragraph = Field(description="The whole pitch in three or four sentences.")
 
 
 class ExecutiveSummary(LLMStep):

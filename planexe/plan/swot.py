@@ -9,6 +9,7 @@ from planexe.plan.common import system_prompt
 from planexe.plan.locations import PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.risks import RiskRegister
+from planexe.plan.text import Sentence
 
 SWOT_SYSTEM = system_prompt("""\
 You are a strategy consultant preparing a SWOT analysis for the sponsor of this project. Strengths \
@@ -21,13 +22,15 @@ threats.""")
 
 
 class SwotPoint(BaseModel):
-    point: str = Field(description="The strength, weakness, opportunity or threat, specific to this project.")
-    implication: str = Field(description="What it means for the plan.")
+    point: Sentence = Field(
+        description="The strength, weakness, opportunity or threat, specific to this project."
+    )
+    implication: Sentence = Field(description="What it means for the plan.")
 
 
 class StrategicAction(BaseModel):
-    action: str = Field(description="What to do.")
-    rationale: str = Field(description="Which points of the SWOT it builds on or protects against.")
+    action: Sentence = Field(description="What to do.")
+    rationale: Sentence = Field(description="Which points of the SWOT it builds on or protects against.")
 
 
 class SwotOutput(BaseModel):

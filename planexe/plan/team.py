@@ -12,6 +12,7 @@ from planexe.plan.common import by_detail, compact, id_enum, list_of, retype, sy
 from planexe.plan.locations import Currency, CurrencyOutput, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.risks import RiskRegister
+from planexe.plan.text import Brief, Code, Label, Phrase, Sentence
 from planexe.plan.wbs import PACKAGES_PER_PHASE, PHASES, WbsLevel1, WbsLevel2, outline, package_refs
 
 TEAM_SIZE = 8  # roles found
@@ -61,9 +62,9 @@ ContractType = Literal[
 
 
 class TeamRole(BaseModel):
-    title: str = Field(description="Role title, e.g. 'Head baker'.")
+    title: Label = Field(description="Role title, e.g. 'Head baker'.")
     category: Literal["leadership", "delivery", "specialist", "operations", "support", "advisory"]
-    why_needed: str = Field(description="Why this project needs the role.")
+    why_needed: Sentence = Field(description="Why this project needs the role.")
     headcount: int = Field(ge=1, le=100, description="People in this role at peak.")
 
 
@@ -75,12 +76,12 @@ class FindTeamOutput(BaseModel):
 
 class RoleProfile(BaseModel):
     contract_type: ContractType = Field(description="How the project engages this role.")
-    contract_reason: str = Field(description="Why that engagement fits.")
-    background: str = Field(description="Experience and qualifications to look for.")
-    responsibilities: list[str] = Field(
+    contract_reason: Sentence = Field(description="Why that engagement fits.")
+    background: Sentence = Field(description="Experience and qualifications to look for.")
+    responsibilities: list[Phrase] = Field(
         min_length=3, max_length=5, description="Concrete duties in this project."
     )
-    key_skills: list[str] = Field(min_length=2, max_length=4)
+    key_skills: list[Label] = Field(min_length=2, max_length=4)
     monthly_cost: float = Field(ge=0, description="Monthly cost per person in the plan's currency, all-in.")
 
 
@@ -94,19 +95,19 @@ class EnrichTeamOutput(BaseModel):
 
 class TeamFinding(BaseModel):
     kind: Literal["missing_skill", "overlap", "single_point_of_failure", "sizing", "cost", "other"]
-    issue: str = Field(description="The problem, naming the roles involved.")
-    fix: str = Field(description="The concrete fix.")
+    issue: Sentence = Field(description="The problem, naming the roles involved.")
+    fix: Sentence = Field(description="The concrete fix.")
 
 
 class SuggestedRole(BaseModel):
-    title: str = Field(description="Role to add.")
-    why: str = Field(description="What gap it closes.")
+    title: Label = Field(description="Role to add.")
+    why: Sentence = Field(description="What gap it closes.")
 
 
 class ReviewTeamOutput(BaseModel):
     findings: list[TeamFinding] = Field(min_length=2, max_length=5, description="Most important first.")
     suggested_roles: list[SuggestedRole] = Field(max_length=3)
-    verdict: str = Field(description="Overall judgement of the team in one or two sentences.")
+    verdict: Brief = Field(description="Overall judgement of the team in one or two sentences.")
 
 
 class TeamOutput(BaseModel):
@@ -120,11 +121,11 @@ class TeamOutput(BaseModel):
 
 
 class RaciAssignment(BaseModel):
-    package_id: str = Field(description="Id of the work package, e.g. '2.3'.")
-    responsible: str = Field(description="Role that does the work.")
-    accountable: str = Field(description="The one role accountable for the result.")
-    consulted: list[str] = Field(max_length=3)
-    informed: list[str] = Field(max_length=3)
+    package_id: Code = Field(description="Id of the work package, e.g. '2.3'.")
+    responsible: Label = Field(description="Role that does the work.")
+    accountable: Label = Field(description="The one role accountable for the result.")
+    consulted: list[Label] = Field(max_length=3)
+    informed: list[Label] = Field(max_length=3)
 
 
 class RaciAnswer(BaseModel):

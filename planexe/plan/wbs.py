@@ -22,6 +22,7 @@ from planexe.pipeline.rundir import Detail
 from planexe.plan.common import Level, by_detail, compact, system_prompt
 from planexe.plan.locations import PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
+from planexe.plan.text import Label, Phrase, Sentence
 
 PHASES = 5
 PACKAGES_PER_PHASE = 3
@@ -72,9 +73,9 @@ separately. {ESTIMATE_RULES}""")
 
 
 class Phase(BaseModel):
-    name: str = Field(description="What is done in the phase, e.g. 'Permits and premises'.")
-    objective: str = Field(description="What the phase achieves.")
-    deliverable: str = Field(description="Its main deliverable.")
+    name: Label = Field(description="What is done in the phase, e.g. 'Permits and premises'.")
+    objective: Sentence = Field(description="What the phase achieves.")
+    deliverable: Phrase = Field(description="Its main deliverable.")
 
 
 class WbsLevel1Output(BaseModel):
@@ -84,13 +85,13 @@ class WbsLevel1Output(BaseModel):
 class Estimate(BaseModel):
     duration_days: float = Field(gt=0, le=365, description="Calendar days from start to finish.")
     confidence: Level = Field(description="Confidence in the estimate.")
-    basis: str = Field(description="Basis of the estimate in a few words.")
+    basis: Phrase = Field(description="Basis of the estimate in a few words.")
 
 
 class WorkPackage(Estimate):
-    name: str = Field(description="Verb and object, e.g. 'Secure the premises'.")
-    description: str = Field(description="The work it contains.")
-    deliverable: str = Field(description="Its result.")
+    name: Label = Field(description="Verb and object, e.g. 'Secure the premises'.")
+    description: Sentence = Field(description="The work it contains.")
+    deliverable: Phrase = Field(description="Its result.")
 
 
 class PhaseBreakdown(BaseModel):
@@ -104,9 +105,9 @@ class WbsLevel2Output(BaseModel):
 
 
 class WbsTask(Estimate):
-    name: str = Field(description="Verb and object, e.g. 'Submit the change-of-use application'.")
-    description: str = Field(description="The work and its result.")
-    owner_role: str = Field(description="Role that does it.")
+    name: Label = Field(description="Verb and object, e.g. 'Submit the change-of-use application'.")
+    description: Sentence = Field(description="The work and its result.")
+    owner_role: Label = Field(description="Role that does it.")
     parallel_with_previous: bool = Field(description="True if it can run alongside the task before it.")
 
 
