@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(
         default=120.0, gt=0, le=3600, description="Per-request timeout for PLANEXE_LLM_BASE_URL, seconds."
     )
+    llm_context_window: int | None = Field(
+        default=None,
+        ge=512,
+        le=10_000_000,
+        description="Context window of PLANEXE_LLM_MODEL in tokens (prompt plus answer), when known; "
+        "a window too small for PlanExe's prompts is refused at start-up.",
+    )
     max_concurrent_llm: int | None = Field(
         default=None,
         ge=1,

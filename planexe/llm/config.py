@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -40,6 +41,8 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "llamacpp": "http://127.0.0.1:8080/v1",
 }
 OFFLINE_MODEL_NAME = "offline"
+# Hosts whose chat completions take OpenAI's strict structured output by default.
+STRICT_HOSTS = frozenset({"api.openai.com"})
 
 # Calls in flight per task when PLANEXE_MAX_CONCURRENT_LLM is unset. Hosted APIs
 # and vLLM serve many requests at once and answer overload with 429 (which the
@@ -71,7 +74,26 @@ class ModelSpec(BaseModel):
         default=None,
         ge=16,
         le=1_000_000,
-        description="Cap on the answer's length, sent as max_tokens; unset: the server's.",
+        description="Cap on every answer's length, sent as max_tokens; unset: derived per call from "
+        "the step's schema (reasoning models, whose thinking counts, need it set).",
+    )
+    context_window: int | None = Field(
+        default=None,
+        ge=512,
+        le=10_000_000,
+        description="Tokens of prompt plus answer the model takes; PlanExe refuses at start-up a "
+        "window too small for its prompts and caps each answer to fit. Unset: unknown.",
+    )
+    strict: bool | None = Field(
+        default=None,
+        description="Send OpenAI's strict structured output (strict: true, schemas in strict form). "
+        "Unset: on for api.openai.com, off elsewhere.",
+    )
+    input_usd_per_mtok: float | None = Field(
+        default=None, ge=0, le=10_000, description="Price of a million prompt tokens, USD."
+    )
+    output_usd_per_mtok: float | None = Field(
+        default=None, ge=0, le=10_000, description="Price of a million answer tokens, USD."
     )
     api_key: str | None = Field(
         default=None, exclude=True, repr=False
@@ -93,9 +115,24 @@ class ModelSpec(BaseModel):
     def effective_base_url(self) -> str:
         return self.base_url or DEFAULT_BASE_URLS[self.provider]
 
+    @property
+    def model_id(self) -> str:
+        """How events, usage and reports name this model: the id the server is asked for."""
+        return self.model or self.name
+
+    @property
+    def uses_strict(self) -> bool:
+        if self.strict is not None:
+            return self.strict
+        return not self.is_offline and urlsplit(self.effective_base_url()).hostname in STRICT_HOSTS
+
+    @property
+    def priced(self) -> bool:
+        return self.input_usd_per_mtok is not None or self.output_usd_per_mtok is not None
+
 
 OFFLINE_MODEL = ModelSpec(
-    name=OFFLINE_MODEL_NAME, provider="offline", model="offline-template-v1", priority=1000
+    name=OFFLINE_MODEL_NAME, provider="offline", model=OFFLINE_MODEL_NAME, priority=1000
 )
 
 
@@ -209,6 +246,7 @@ def load_llm_config(settings: Settings, env: Mapping[str, str] | None = None) ->
                 model=settings.llm_model,
                 base_url=settings.llm_base_url,
                 timeout_s=settings.llm_timeout_s,
+                context_window=settings.llm_context_window,
                 priority=-1,
                 api_key=key,
             )

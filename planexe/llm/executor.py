@@ -9,24 +9,34 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TypeVar
 
 import anyio
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from planexe.llm import sizing
+from planexe.llm.answer import accept
 from planexe.llm.config import ModelSpec
-from planexe.llm.errors import AllModelsFailedError, ProviderError
+from planexe.llm.errors import AllModelsFailedError, ContextExceededError, ProviderError
+from planexe.llm.pricing import call_cost
 from planexe.llm.providers import OpenAICompatProvider, make_provider
 from planexe.llm.retry import RetryPolicy
-from planexe.llm.types import CallRecord, ChatRequest, ErrorKind
+from planexe.llm.strict import to_strict
+from planexe.llm.types import CallRecord, ChatRequest, ChatResponse, ErrorKind
 from planexe.log import get_logger
 
 T = TypeVar("T", bound=BaseModel)
 Listener = Callable[[CallRecord], None]
 log = get_logger(__name__)
+
+TRUNCATED_RETRY = (
+    "Your previous answer was cut off before the JSON was complete. Reply again with the complete "
+    "JSON only, and keep every text field short."
+)
 
 # Clients opened by ``LLMExecutor.session()``, keyed by model name; tasks started
 # inside the session (a batch) inherit the context and so share the clients.
@@ -40,22 +50,19 @@ _answered: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
 )
 
 
-_schemas: dict[type[BaseModel], dict[str, object]] = {}
+_schemas: dict[tuple[type[BaseModel], bool], dict[str, object]] = {}
 
 
-def schema_of(output_type: type[BaseModel]) -> dict[str, object]:
-    """The JSON schema of ``output_type``, computed once per process (pydantic does not cache it)."""
-    schema = _schemas.get(output_type)
+def schema_of(output_type: type[BaseModel], strict: bool = False) -> dict[str, object]:
+    """The JSON schema of ``output_type`` (in OpenAI's strict form if ``strict``), computed once per
+    process (pydantic does not cache it)."""
+    key = (output_type, strict)
+    schema = _schemas.get(key)
     if schema is None:
-        schema = _schemas[output_type] = output_type.model_json_schema()
+        plain = _schemas.get((output_type, False)) or output_type.model_json_schema()
+        _schemas[(output_type, False)] = plain
+        schema = _schemas[key] = to_strict(plain) if strict else plain
     return schema
-
-
-def _validation_feedback(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:8]]
-        return "; ".join(problems)
-    return str(exc)[:300]
 
 
 class LLMExecutor:
@@ -113,12 +120,9 @@ class LLMExecutor:
         """Ask the chain for an answer that validates as ``output_type``."""
         async with self.session():
             clients = _clients.get() or {}
-            schema = schema_of(output_type)
             failures: list[tuple[str, ProviderError]] = []
             for spec in self.chain:
-                result = await self._try_model(
-                    spec, clients.get(spec.name), messages, schema, output_type, step
-                )
+                result = await self._try_model(spec, clients.get(spec.name), messages, output_type, step)
                 if isinstance(result, ProviderError):
                     failures.append((spec.name, result))
                     continue
@@ -130,54 +134,93 @@ class LLMExecutor:
         spec: ModelSpec,
         client: httpx.AsyncClient | None,
         messages: list[dict[str, str]],
-        schema: dict[str, object],
         output_type: type[T],
         step: str,
     ) -> T | ProviderError:
         provider = self.providers[spec.name]
+        strict = spec.uses_strict
+        schema = schema_of(output_type, strict)
         convo = list(messages)
+        max_tokens = None if spec.is_offline else sizing.answer_cap(spec, schema)
+        truncated = False
         attempt = 0
         while True:
             attempt += 1
             started = time.perf_counter()
-            request = ChatRequest(messages=convo, schema=schema, schema_name=output_type.__name__, step=step)
-            tokens = (0, 0)
+            request = ChatRequest(
+                messages=convo,
+                schema=schema,
+                schema_name=output_type.__name__,
+                step=step,
+                max_tokens=max_tokens,
+                strict=strict,
+            )
+            call = _Attempt(prompt_est=sizing.prompt_tokens(provider.sent_messages(request)))
             try:
+                request = self._fit(spec, request, call.prompt_est, step)
+                call.max_tokens = request.max_tokens
                 # Belt and braces over httpx's own timeout: a server that trickles
                 # bytes forever would otherwise never trip a read timeout.
                 with anyio.fail_after(spec.timeout_s + 5):
                     response = await provider.complete(request, client)
-                tokens = (response.prompt_tokens, response.completion_tokens)
+                call.took(response)
                 try:
-                    value = output_type.model_validate_json(response.content)
-                except (ValidationError, ValueError) as exc:
-                    convo = [
-                        *messages,
-                        {"role": "assistant", "content": response.content[:4000]},
-                        {
-                            "role": "user",
-                            "content": "That answer did not match the required JSON schema: "
-                            f"{_validation_feedback(exc)}. Reply again with corrected JSON only.",
-                        },
-                    ]
-                    raise ProviderError(ErrorKind.INVALID_OUTPUT, _validation_feedback(exc)) from exc
+                    accepted = accept(response, output_type, request.max_tokens)
+                except ProviderError as exc:
+                    if exc.kind is ErrorKind.TRUNCATED:
+                        # Once, with more room and a request to be brief: never the same request again.
+                        exc.final = truncated
+                        truncated = True
+                        max_tokens = sizing.more_room(spec, request.max_tokens or 0) or None
+                        convo = [*messages, {"role": "user", "content": TRUNCATED_RETRY}]
+                    else:
+                        convo = [
+                            *messages,
+                            {"role": "assistant", "content": response.content[:4000]},
+                            {
+                                "role": "user",
+                                "content": "That answer did not match the required JSON schema: "
+                                f"{exc.detail}. Reply again with corrected JSON only.",
+                            },
+                        ]
+                    raise
             except TimeoutError:
                 error: ProviderError = ProviderError(
                     ErrorKind.TIMEOUT, f"no answer within {spec.timeout_s:g}s"
                 )
+            except ContextExceededError as exc:
+                window = exc.window or spec.context_window
+                error = ProviderError(
+                    ErrorKind.CONTEXT_EXCEEDED,
+                    sizing.context_message(
+                        step, call.prompt_est, request.max_tokens or 0, window, exc.detail
+                    ),
+                )
             except ProviderError as exc:
                 error = exc
             else:
-                self._record(step, spec, attempt, started, "ok", tokens)
+                call.repairs = accepted.repairs
+                self._record(step, spec, attempt, started, "ok", call)
                 answered = _answered.get()
                 if answered is not None:
-                    answered.add(spec.name)
-                return value
+                    answered.add(spec.model_id)
+                return accepted.value
             decision = self.policy.decide(error, attempt)
-            self._record(step, spec, attempt, started, error.kind.value, tokens, error.detail, decision.retry)
+            self._record(step, spec, attempt, started, error.kind.value, call, error.detail, decision.retry)
             if not decision.retry:
                 return error
             await anyio.sleep(decision.delay_s)
+
+    @staticmethod
+    def _fit(spec: ModelSpec, request: ChatRequest, prompt_est: int, step: str) -> ChatRequest:
+        """``request`` with its answer cap fitted into the model's declared window; raises
+        ``ContextExceededError`` when even a short answer would not fit."""
+        if request.max_tokens is None:
+            return request
+        fitted = sizing.fit_to_window(spec, request.max_tokens, prompt_est)
+        if fitted is None:
+            raise ContextExceededError("refused before sending", window=spec.context_window)
+        return request if fitted == request.max_tokens else dataclasses.replace(request, max_tokens=fitted)
 
     def _record(
         self,
@@ -186,25 +229,57 @@ class LLMExecutor:
         attempt: int,
         started: float,
         outcome: str,
-        tokens: tuple[int, int],
+        call: _Attempt,
         detail: str = "",
         will_retry: bool = False,
     ) -> None:
         duration = time.perf_counter() - started
-        fields = {"step": step, "model": spec.name, "attempt": attempt, "duration_s": round(duration, 4)}
+        fields = {"step": step, "model": spec.model_id, "attempt": attempt, "duration_s": round(duration, 4)}
         if outcome == "ok":
-            log.debug("llm_attempt", outcome=outcome, **fields)
+            log.debug("llm_attempt", outcome=outcome, repairs=list(call.repairs), **fields)
         else:
             log.warning("llm_attempt", outcome=outcome, detail=detail, will_retry=will_retry, **fields)
         self._emit(
             CallRecord(
                 step=step,
-                model=spec.name,
+                model=spec.model_id,
                 attempt=attempt,
                 duration_s=duration,
                 outcome=outcome,
-                prompt_tokens=tokens[0],
-                completion_tokens=tokens[1],
+                prompt_tokens=call.prompt_tokens,
+                completion_tokens=call.completion_tokens,
                 detail=detail,
+                extra={"served_model": call.served_model}
+                if call.served_model not in ("", spec.model_id)
+                else {},
+                model_name=spec.name if spec.name != spec.model_id else "",
+                repairs=call.repairs,
+                max_tokens=call.max_tokens,
+                prompt_tokens_est=call.prompt_est,
+                cost_usd=call_cost(spec, call.prompt_tokens, call.completion_tokens),
+                usage_estimated=call.usage_estimated,
             )
         )
+
+
+@dataclasses.dataclass
+class _Attempt:
+    """What one attempt sent and got, for its record."""
+
+    prompt_est: int  # estimated prompt tokens, before sending
+    max_tokens: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_estimated: bool = False
+    served_model: str = ""
+    repairs: tuple[str, ...] = ()
+
+    def took(self, response: ChatResponse) -> None:
+        self.served_model = response.model
+        if response.usage_reported:
+            self.prompt_tokens, self.completion_tokens = response.prompt_tokens, response.completion_tokens
+        else:
+            # No usage in the answer: count what we can see, so cost and budgets still add up.
+            self.prompt_tokens = response.prompt_tokens or self.prompt_est
+            self.completion_tokens = response.completion_tokens or sizing.estimate_tokens(response.content)
+            self.usage_estimated = True

@@ -12,11 +12,13 @@ import json
 import ssl
 import time
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
-from planexe.llm.config import ModelSpec
-from planexe.llm.errors import ProviderError
+from planexe.llm.config import STRICT_HOSTS, ModelSpec
+from planexe.llm.errors import ContextExceededError, ProviderError
+from planexe.llm.sizing import is_context_error
 from planexe.llm.synth import synthesize
 from planexe.llm.types import ChatRequest, ChatResponse, ErrorKind
 from planexe.log import get_logger, scrub
@@ -29,6 +31,8 @@ _SCHEMA_REFUSAL_HINTS = ("response_format", "json_schema", "schema", "grammar")
 
 class Provider(Protocol):
     spec: ModelSpec
+
+    def sent_messages(self, request: ChatRequest) -> list[dict[str, str]]: ...
 
     async def complete(self, request: ChatRequest, client: httpx.AsyncClient | None) -> ChatResponse: ...
 
@@ -52,6 +56,22 @@ def _error_text(response: httpx.Response) -> str:
     except (ValueError, AttributeError):
         text = response.text
     return scrub(text[:300])
+
+
+def _context_window(response: httpx.Response) -> int | None:
+    """The window a server names in its refusal (llama.cpp sends ``n_ctx``)."""
+    try:
+        error = response.json().get("error", {})
+        return int(error["n_ctx"]) if isinstance(error, dict) and "n_ctx" in error else None
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def _tokens(usage: Any, key: str) -> int:
+    try:
+        return max(0, int(usage.get(key) or 0))
+    except (TypeError, ValueError, AttributeError):
+        return 0
 
 
 def schema_in_prompt(messages: list[dict[str, str]], schema: dict[str, Any]) -> list[dict[str, str]]:
@@ -80,6 +100,12 @@ class OpenAICompatProvider:
         # "auto" starts with JSON schema and switches for good after one refusal,
         # so a server without schema support costs one extra request per process.
         self.mode = "json_schema" if spec.structured_output in ("auto", "json_schema") else "json_object"
+        # Strict mode is dropped for good after one refusal too (the schema is then sent non-strict).
+        self.strict = spec.uses_strict
+        # OpenAI's own API takes max_completion_tokens (its reasoning models refuse max_tokens);
+        # every other server reads max_tokens.
+        host = urlsplit(spec.effective_base_url()).hostname
+        self.max_tokens_field = "max_completion_tokens" if host in STRICT_HOSTS else "max_tokens"
 
     def new_client(self, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.spec.api_key}"} if self.spec.api_key else {}
@@ -93,18 +119,24 @@ class OpenAICompatProvider:
             verify=shared_ssl_context(),
         )
 
+    def sent_messages(self, request: ChatRequest) -> list[dict[str, str]]:
+        """The messages as they go over the wire (JSON mode adds the schema)."""
+        if self.mode == "json_schema":
+            return request.messages
+        return schema_in_prompt(request.messages, request.schema)
+
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.spec.model, "temperature": 0.2}
-        if self.spec.max_tokens:
-            body["max_tokens"] = self.spec.max_tokens
+        if request.max_tokens:
+            body[self.max_tokens_field] = request.max_tokens
+        body["messages"] = self.sent_messages(request)
         if self.mode == "json_schema":
-            body["messages"] = request.messages
+            strict = request.strict and self.strict
             body["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": request.schema_name[:64], "schema": request.schema, "strict": False},
+                "json_schema": {"name": request.schema_name[:64], "schema": request.schema, "strict": strict},
             }
         else:
-            body["messages"] = schema_in_prompt(request.messages, request.schema)
             body["response_format"] = {"type": "json_object"}
         return body
 
@@ -121,16 +153,21 @@ class OpenAICompatProvider:
             async with self.new_client() as own:
                 return await self.complete(request, own)
         response = await self._post(client, self._body(request))
-        if (
-            response.status_code == 400
-            and self.mode == "json_schema"
-            and self.spec.structured_output == "auto"
-            and any(hint in response.text.lower() for hint in _SCHEMA_REFUSAL_HINTS)
-        ):
+        if self._schema_refused(response) and request.strict and self.strict:
+            log.warning("llm_strict_schema_refused", model=self.spec.name, error=_error_text(response))
+            self.strict = False
+            response = await self._post(client, self._body(request))
+        if self._schema_refused(response) and self.spec.structured_output == "auto":
             log.warning("llm_json_schema_refused", model=self.spec.name, fallback="json_object")
             self.mode = "json_object"
             response = await self._post(client, self._body(request))
         return self._parse(response)
+
+    def _schema_refused(self, response: httpx.Response) -> bool:
+        if response.status_code != 400 or self.mode != "json_schema":
+            return False
+        text = response.text.lower()
+        return not is_context_error(text) and any(hint in text for hint in _SCHEMA_REFUSAL_HINTS)
 
     def _parse(self, response: httpx.Response) -> ChatResponse:
         status = response.status_code
@@ -143,20 +180,26 @@ class OpenAICompatProvider:
         if status in (401, 403):
             raise ProviderError(ErrorKind.AUTH, f"HTTP {status}: check the API key ({_error_text(response)})")
         if status >= 400:
-            raise ProviderError(ErrorKind.BAD_REQUEST, f"HTTP {status}: {_error_text(response)}")
+            text = _error_text(response)
+            if status in (400, 413) and is_context_error(text):
+                raise ContextExceededError(text, window=_context_window(response))
+            raise ProviderError(ErrorKind.BAD_REQUEST, f"HTTP {status}: {text}")
         try:
             body = response.json()
-            content = body["choices"][0]["message"]["content"]
+            choice = body["choices"][0]
+            content = choice["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise ProviderError(ErrorKind.SERVER, "response is not a chat completion") from exc
         if not isinstance(content, str):
             raise ProviderError(ErrorKind.INVALID_OUTPUT, "the answer has no text content")
-        usage = body.get("usage") or {}
+        usage = body.get("usage")
         return ChatResponse(
             content=content,
             model=str(body.get("model") or self.spec.model),
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens=_tokens(usage, "prompt_tokens"),
+            completion_tokens=_tokens(usage, "completion_tokens"),
+            finish_reason=str(choice.get("finish_reason") or "stop"),
+            usage_reported=isinstance(usage, dict) and "completion_tokens" in usage,
         )
 
 
@@ -170,6 +213,9 @@ class OfflineProvider:
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
+
+    def sent_messages(self, request: ChatRequest) -> list[dict[str, str]]:
+        return request.messages
 
     async def complete(self, request: ChatRequest, client: httpx.AsyncClient | None) -> ChatResponse:
         context = "\n".join(m["content"] for m in request.messages if m.get("role") == "user")

@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 
 from planexe.llm.errors import ProviderError
+from planexe.llm.types import ErrorKind
 from planexe.settings import Settings
 
 
@@ -41,6 +42,9 @@ class RetryPolicy:
             return Decision(False, reason=f"{error.kind.value} is not retryable")
         if attempt >= self.max_attempts:
             return Decision(False, reason=f"{self.max_attempts} attempts used")
+        if error.kind is ErrorKind.TRUNCATED:
+            # Not the server's fault: waiting changes nothing, more room does (the executor gives it).
+            return Decision(True, 0.0, reason="more room")
         if error.retry_after is not None:
             # The server said when; never earlier, but never beyond our cap either.
             return Decision(True, min(self.max_delay_s, error.retry_after), reason="retry-after")

@@ -10,17 +10,21 @@ from typing import Any
 @dataclass(frozen=True)
 class ChatRequest:
     messages: list[dict[str, str]]  # OpenAI chat format: {"role": ..., "content": ...}
-    schema: dict[str, Any]  # JSON schema the answer must satisfy
+    schema: dict[str, Any]  # JSON schema the answer must satisfy (already in strict form when strict)
     schema_name: str  # a short identifier, sent as the json_schema name
     step: str = ""  # pipeline step that asked, for logs and for the offline generator's seed
+    max_tokens: int | None = None  # cap on the answer's length; None: the server's own
+    strict: bool = False  # ask for OpenAI's strict structured output
 
 
 @dataclass(frozen=True)
 class ChatResponse:
     content: str  # the model's raw text; the executor parses and validates it
-    model: str
+    model: str  # the model id the server says answered
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    finish_reason: str = "stop"  # "length": cut off at max_tokens or the context's end
+    usage_reported: bool = True  # False: the server sent no usage; the counts are estimates
 
 
 class ErrorKind(StrEnum):
@@ -29,6 +33,8 @@ class ErrorKind(StrEnum):
     RATE_LIMITED = "rate_limited"  # HTTP 429
     SERVER = "server"  # HTTP 5xx or an unreadable response body
     INVALID_OUTPUT = "invalid_output"  # answer is not JSON, or fails the schema
+    TRUNCATED = "truncated"  # the answer was cut off (finish_reason "length") before it was complete
+    CONTEXT_EXCEEDED = "context_exceeded"  # the prompt and answer do not fit the model's context window
     BAD_REQUEST = "bad_request"  # HTTP 400/404/422: this model cannot serve the request
     AUTH = "auth"  # HTTP 401/403
 
@@ -38,7 +44,7 @@ class CallRecord:
     """One attempt against one model, reported to the executor's listeners."""
 
     step: str
-    model: str
+    model: str  # the model id ("openai/gpt-4o-mini"), as configured for the model that was asked
     attempt: int
     duration_s: float
     outcome: str  # "ok" or an ErrorKind value
@@ -46,3 +52,9 @@ class CallRecord:
     completion_tokens: int = 0
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    model_name: str = ""  # the config entry's name ("env"), when it differs from the model id
+    repairs: tuple[str, ...] = ()  # what was removed around the JSON (see repair.Repair)
+    max_tokens: int | None = None  # the cap this attempt sent
+    prompt_tokens_est: int = 0  # estimated before sending
+    cost_usd: float | None = None  # None: no prices configured for the model
+    usage_estimated: bool = False  # the server reported no usage; the token counts are estimates

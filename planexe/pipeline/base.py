@@ -142,7 +142,7 @@ class PlanTask(luigi.Task):
         # One event loop per task run, around the whole step (never one per item).
         result, answered = asyncio.run(self._produce_in_session())
         models = sorted(answered)
-        offline_names = {spec.name for spec in executor.chain if spec.is_offline}
+        offline_names = {spec.model_id for spec in executor.chain if spec.is_offline}
         envelope = {
             "step": self.step_name(),
             "title": self.heading(),

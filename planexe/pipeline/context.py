@@ -31,8 +31,9 @@ class RunContext:
         return self.executor.is_offline
 
     @property
-    def model_names(self) -> list[str]:
-        return [spec.name for spec in self.executor.chain]
+    def model_ids(self) -> list[str]:
+        """The chain's models by their ids, as events and reports name them."""
+        return [spec.model_id for spec in self.executor.chain]
 
 
 _current: RunContext | None = None

@@ -58,8 +58,28 @@ class EventWriter:
             duration_s=round(record.duration_s, 4),
             prompt_tokens=record.prompt_tokens,
             completion_tokens=record.completion_tokens,
-            **({"detail": record.detail[:300]} if record.detail else {}),
+            prompt_tokens_est=record.prompt_tokens_est,
+            **_optional(record),
         )
+
+
+def _optional(record: CallRecord) -> dict[str, Any]:
+    """The call's fields that are only there when they say something."""
+    fields: dict[str, Any] = {}
+    if record.model_name:
+        fields["model_name"] = record.model_name  # the config entry, when its name is not the model id
+    if record.max_tokens is not None:
+        fields["max_tokens"] = record.max_tokens
+    if record.cost_usd is not None:
+        fields["cost_usd"] = record.cost_usd
+    if record.repairs:
+        fields["repairs"] = list(record.repairs)
+    if record.usage_estimated:
+        fields["usage_estimated"] = True
+    if record.detail:
+        fields["detail"] = record.detail[:300]
+    fields.update(record.extra)
+    return fields
 
 
 def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:

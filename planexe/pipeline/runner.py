@@ -184,7 +184,7 @@ def _prepare(
         workers=workers,
         detail=ctx.plan.detail,
         offline=ctx.offline,
-        models=ctx.model_names,
+        models=ctx.model_ids,
         luigi=effective,
     )
     return final

@@ -3,88 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Literal
 
 import anyio
 import httpx
 import pytest
-from pydantic import BaseModel, Field
+from llmhelpers import GOOD, Answer, Script, completion, make, ok, run, spec, status
 
-from planexe.llm.config import ModelSpec
 from planexe.llm.errors import AllModelsFailedError, ProviderError
-from planexe.llm.executor import LLMExecutor
+from planexe.llm.executor import schema_of
 from planexe.llm.retry import RetryPolicy
-from planexe.llm.types import CallRecord, ErrorKind
-
-FAST = RetryPolicy(max_attempts=3, base_delay_s=0.0, max_delay_s=0.05)
-
-
-class Answer(BaseModel):
-    verdict: Literal["go", "wait"]
-    score: int = Field(ge=0, le=10)
-
-
-GOOD = {"verdict": "go", "score": 7}
-
-
-def completion(content: str, model: str = "m") -> httpx.Response:
-    return httpx.Response(
-        200,
-        json={
-            "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 5},
-        },
-    )
-
-
-def spec(name: str, priority: int = 1, **kw: object) -> ModelSpec:
-    return ModelSpec(
-        name=name, provider="openai", model=name, base_url=f"http://{name}.test/v1", priority=priority, **kw
-    )
-
-
-class Script:
-    """A fake server that answers each model's requests from a list of responders."""
-
-    def __init__(self, **per_host: list[Callable[[httpx.Request], httpx.Response]]) -> None:
-        self.per_host = {k: list(v) for k, v in per_host.items()}
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        host = request.url.host.split(".")[0]
-        queue = self.per_host[host]
-        return queue.pop(0)(request) if len(queue) > 1 else queue[0](request)
-
-    def bodies(self) -> list[dict[str, object]]:
-        return [json.loads(r.content) for r in self.requests]
-
-
-def run(executor: LLMExecutor) -> Answer:
-    async def go() -> Answer:
-        return await executor.structured([{"role": "user", "content": "hi"}], Answer, step="s")
-
-    return anyio.run(go)
-
-
-def make(
-    script: Script, *specs: ModelSpec, policy: RetryPolicy = FAST
-) -> tuple[LLMExecutor, list[CallRecord]]:
-    records: list[CallRecord] = []
-    executor = LLMExecutor(
-        specs, policy=policy, listeners=[records.append], transport=httpx.MockTransport(script)
-    )
-    return executor, records
-
-
-def ok(_: httpx.Request) -> httpx.Response:
-    return completion(json.dumps(GOOD))
-
-
-def status(code: int, headers: dict[str, str] | None = None) -> Callable[[httpx.Request], httpx.Response]:
-    return lambda _: httpx.Response(code, json={"error": {"message": f"status {code}"}}, headers=headers)
+from planexe.llm.schema_bounds import max_answer_tokens
+from planexe.llm.types import ErrorKind
 
 
 def test_success_sends_json_schema_and_records_tokens() -> None:
@@ -95,10 +24,11 @@ def test_success_sends_json_schema_and_records_tokens() -> None:
     assert body["response_format"]["type"] == "json_schema"  # type: ignore[index]
     assert body["response_format"]["json_schema"]["schema"]["properties"]["score"]["maximum"] == 10  # type: ignore[index]
     assert [(r.outcome, r.prompt_tokens, r.completion_tokens) for r in records] == [("ok", 11, 5)]
-    assert "max_tokens" not in body
+    # The cap comes from the schema: {"verdict":"wait","score":<number>} at 2 characters a token.
+    assert body["max_tokens"] == records[0].max_tokens == max_answer_tokens(schema_of(Answer))
 
 
-def test_max_tokens_is_sent_when_configured() -> None:
+def test_a_configured_max_tokens_overrides_the_schemas() -> None:
     script = Script(a=[ok])
     executor, _ = make(script, spec("a", max_tokens=512))
     run(executor)

@@ -15,7 +15,9 @@ from starlette.routing import Route
 from planexe.llm.server import chat
 from planexe.llm.server.faults import Fault, malformed, violate
 from planexe.llm.server.options import ServerOptions
+from planexe.llm.server.quirks import Quirk, cap, reshape
 from planexe.llm.server.state import ServerState
+from planexe.llm.strict import violations
 from planexe.llm.synth import synthesize
 
 
@@ -69,17 +71,28 @@ def create_app(options: ServerOptions | None = None) -> Starlette:
             state.stats.bad_requests += 1
             return _error(400, f"not a chat completions request: {exc}", "invalid_request_error")
         state.stats.by_model[call.model] = state.stats.by_model.get(call.model, 0) + 1
+        state.stats.with_max_tokens += call.max_tokens is not None
+        state.stats.strict_requests += call.strict
         if call.wants_json_schema and opts.reject_json_schema:
             state.stats.rejected_schema += 1
             return _error(400, "response_format json_schema is not supported", "invalid_request_error")
+        if call.strict and opts.strict_schemas:
+            problems = violations(call.schema, call.schema_name or "schema")
+            if problems:
+                state.stats.rejected_strict += 1
+                return JSONResponse(chat.openai_error(problems[0], "response_format"), status_code=400)
+        prompt_tokens = chat.estimate_tokens(sum(len(chat.message_text(m)) for m in call.messages))
+        if opts.context_tokens is not None and prompt_tokens > opts.context_tokens:
+            state.stats.rejected_context += 1
+            return JSONResponse(chat.context_error(prompt_tokens, opts.context_tokens), status_code=400)
         if not state.try_enter():
             return _too_many("too many requests in flight", opts)
         try:
-            return await _respond(request, call)
+            return await _respond(request, call, prompt_tokens)
         finally:
             state.leave()
 
-    async def _respond(request: Request, call: chat.ChatCall) -> Response:
+    async def _respond(request: Request, call: chat.ChatCall, prompt_tokens: int) -> Response:
         opts = state.options
         fault, delay = state.draw()
         if fault is Fault.RATE_LIMITED:
@@ -106,11 +119,19 @@ def create_app(options: ServerOptions | None = None) -> Starlette:
         content = json.dumps(value, ensure_ascii=False)
         if fault is Fault.MALFORMED:
             content = malformed(content)
+        quirk = None
         if fault is None:
             state.stats.completions_ok += 1
-        prompt_tokens = chat.estimate_tokens(sum(len(chat.message_text(m)) for m in call.messages))
-        body = chat.completion(call.model, content, prompt_tokens, seed)
-        state.count_tokens(prompt_tokens, body["usage"]["completion_tokens"])
+            quirk = state.draw_quirk()
+        content, finish = reshape(quirk, content)
+        content, was_cut = cap(content, call.max_tokens)
+        if was_cut:
+            state.stats.cut_at_max_tokens += 1
+            finish = "length"
+        body = chat.completion(
+            call.model, content, prompt_tokens, seed, finish, usage=quirk is not Quirk.NO_USAGE
+        )
+        state.count_tokens(prompt_tokens, chat.estimate_tokens(len(content)))
         return JSONResponse(body)
 
     async def list_models(request: Request) -> Response:

@@ -22,6 +22,9 @@ class ChatCall:
     messages: list[Any]
     wants_json_schema: bool  # response_format json_schema, as opposed to json_object or text
     schema: dict[str, Any] | None  # the schema to answer; None: answer {}
+    max_tokens: int | None = None  # max_tokens or max_completion_tokens, when sent
+    strict: bool = False  # json_schema.strict
+    schema_name: str = ""  # json_schema.name
 
 
 def parse_request(raw: bytes, default_model: str) -> ChatCall:
@@ -37,14 +40,19 @@ def parse_request(raw: bytes, default_model: str) -> ChatCall:
     if not isinstance(response_format, dict):
         raise ValueError("response_format must be an object")
     model = str(body.get("model") or default_model)
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        raise ValueError("max_tokens must be a positive integer")
     if response_format.get("type") != "json_schema":
         # json_object and plain text: the schema, if any, is in the prompt.
-        return ChatCall(model, messages, False, embedded_schema(messages))
+        return ChatCall(model, messages, False, embedded_schema(messages), max_tokens)
     spec = response_format.get("json_schema") or {}
     schema = spec.get("schema") if isinstance(spec, dict) else None
     if not isinstance(schema, dict):
         raise ValueError("response_format.json_schema.schema must be an object")
-    return ChatCall(model, messages, True, schema)
+    return ChatCall(
+        model, messages, True, schema, max_tokens, spec.get("strict") is True, str(spec.get("name") or "")
+    )
 
 
 def message_text(message: Any) -> str:
@@ -86,21 +94,43 @@ def estimate_tokens(chars: int) -> int:
     return math.ceil(chars / 4)
 
 
-def completion(model: str, content: str, prompt_tokens: int, seed: str) -> dict[str, Any]:
+def completion(
+    model: str, content: str, prompt_tokens: int, seed: str, finish_reason: str = "stop", usage: bool = True
+) -> dict[str, Any]:
     completion_tokens = estimate_tokens(len(content))
-    return {
+    body: dict[str, Any] = {
         "id": f"chatcmpl-{seed[:24]}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
         ],
-        "usage": {
+    }
+    if usage:
+        body["usage"] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
-        },
+        }
+    return body
+
+
+def openai_error(message: str, param: str | None = None) -> dict[str, Any]:
+    """A 400 body as OpenAI's API writes it."""
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}}
+
+
+def context_error(prompt_tokens: int, window: int) -> dict[str, Any]:
+    """llama.cpp's 400 for a prompt longer than the slot's context."""
+    return {
+        "error": {
+            "code": 400,
+            "message": "the request exceeds the available context size, try increasing it",
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": prompt_tokens,
+            "n_ctx": window,
+        }
     }
 
 

@@ -21,6 +21,7 @@ from planexe.log import configure_logging, get_logger
 DEFAULT_PORT = 8199
 GRACEFUL_SHUTDOWN_S = 2  # in-flight requests (a hang may last 30 s) are cancelled after this
 _FAULT_KINDS = ("429", "500", "hang", "malformed", "invalid")
+_QUIRK_KINDS = ("fenced", "think", "prose", "truncated", "no-usage")
 
 
 def _help(name: str) -> str:
@@ -38,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help=_help("seed"))
     for kind in _FAULT_KINDS:
         parser.add_argument(f"--rate-{kind}", type=float, metavar="P", help=_help(f"rate_{kind}"))
+    for kind in _QUIRK_KINDS:
+        name = f"rate_{kind.replace('-', '_')}"
+        parser.add_argument(f"--rate-{kind}", dest=name, type=float, metavar="P", help=_help(name))
+    parser.add_argument("--strict-schemas", action="store_true", default=None, help=_help("strict_schemas"))
+    parser.add_argument("--context-tokens", type=int, help=_help("context_tokens"))
     parser.add_argument("--hang-s", type=float, help=_help("hang_s"))
     parser.add_argument("--retry-after-s", type=float, help=_help("retry_after_s"))
     parser.add_argument("--max-concurrency", type=int, help=_help("max_concurrency"))

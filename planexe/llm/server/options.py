@@ -62,6 +62,11 @@ class ServerOptions(BaseModel):
     rate_hang: float = _rate("a delay of hang_s before a normal answer, so the client times out")
     rate_malformed: float = _rate("content that is not valid JSON")
     rate_invalid: float = _rate("valid JSON that breaks the schema")
+    rate_fenced: float = _rate("the JSON inside a ```json fence")
+    rate_think: float = _rate("a <think>...</think> block before the JSON")
+    rate_prose: float = _rate("a sentence before and after the JSON")
+    rate_truncated: float = _rate('half the JSON and finish_reason "length"')
+    rate_no_usage: float = _rate('a body without "usage"')
     hang_s: float = Field(
         default=30.0, ge=0.0, le=MAX_DELAY_S, description="Delay of a hanging request, seconds."
     )
@@ -73,6 +78,17 @@ class ServerOptions(BaseModel):
     )
     reject_json_schema: bool = Field(
         default=False, description="Answer 400 to response_format json_schema, like servers without it."
+    )
+    strict_schemas: bool = Field(
+        default=False,
+        description="Check schemas sent with strict: true as OpenAI does, answering its 400 to one "
+        "that strict mode does not accept.",
+    )
+    context_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Context window: a prompt longer than this (estimated tokens) gets llama.cpp's 400 "
+        "(None: no limit).",
     )
     api_key: str | None = Field(
         default=None, min_length=1, repr=False, description="When set, chat requests need 'Bearer <key>'."

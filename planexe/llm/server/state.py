@@ -3,7 +3,7 @@
 Everything runs on one event loop, so the counters need no lock. Every chat request
 lands in exactly one bucket, so ``requests`` equals ``completions_ok`` plus the
 ``errors_injected`` values plus the ``rejected_*``, ``bad_requests`` and
-``client_disconnects`` counters.
+``client_disconnects`` counters. Quirks reshape answers that count as ``completions_ok``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from planexe.llm.server.faults import Fault, draw_fault
 from planexe.llm.server.options import ServerOptions
+from planexe.llm.server.quirks import Quirk, draw_quirk
 
 
 @dataclass
@@ -27,6 +28,12 @@ class Stats:
     bad_requests: int = 0  # 400: body unreadable, or no answer fits the schema
     client_disconnects: int = 0  # client left while a normal answer was delayed
     errors_injected: dict[str, int] = field(default_factory=lambda: {f.value: 0 for f in Fault})
+    quirks_injected: dict[str, int] = field(default_factory=lambda: {q.value: 0 for q in Quirk})
+    rejected_strict: int = 0  # 400: strict_schemas is on and the schema breaks strict mode's rules
+    rejected_context: int = 0  # 400: the prompt is longer than context_tokens
+    strict_requests: int = 0  # json_schema requests with strict: true
+    with_max_tokens: int = 0  # requests that sent max_tokens or max_completion_tokens
+    cut_at_max_tokens: int = 0  # answers cut at the request's max_tokens (finish_reason length)
     by_model: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0, "total": 0})
 
@@ -69,6 +76,13 @@ class ServerState:
         if fault is not None:
             self.stats.errors_injected[fault.value] += 1
         return fault, delay
+
+    def draw_quirk(self) -> Quirk | None:
+        """This answer's quirk (or None), from the seeded RNG."""
+        quirk = draw_quirk(self.options, self.rng)
+        if quirk is not None:
+            self.stats.quirks_injected[quirk.value] += 1
+        return quirk
 
     def count_tokens(self, prompt: int, completion: int) -> None:
         self.stats.tokens["prompt"] += prompt
