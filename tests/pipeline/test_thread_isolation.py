@@ -44,9 +44,9 @@ def test_a_plan_runs_every_step_in_the_pipeline_process(tmp_path: Path, server: 
     # answered for it (a shared per-executor record would mix them up).
     for cls in stats.tasks:
         envelope = json.loads((run_dir / cls.output_filename()).read_text())
-        assert envelope["models"] == ([] if cls.code_only() else ["env"]), (
+        assert envelope["models"] == ([] if cls.code_only() else ["thread-model"]), (
             cls.step_name()
-        )  # the env model's name
+        )  # the env model's id, not its config entry's name
 
 
 class _Sleeper(luigi.Task):
