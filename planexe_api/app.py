@@ -18,12 +18,13 @@ from planexe import __version__
 from planexe.llm.config import load_llm_config
 from planexe.log import configure_logging, get_logger, register_secret
 from planexe.settings import Settings, get_settings
+from planexe_api import web
 from planexe_api.auth import BearerToken
 from planexe_api.db.migrate import ensure_schema
 from planexe_api.db.models import WorkerRole
 from planexe_api.errors import install_error_handlers
 from planexe_api.metrics import Metrics
-from planexe_api.routes import health, plans
+from planexe_api.routes import health, plan_tasks, plans
 from planexe_api.services.pipeline_execution_service import PipelineExecutionService
 from planexe_api.services.plan_signals import PlanSignals
 from planexe_api.services.process_registry import ProcessRegistry
@@ -98,8 +99,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if token:
         # Installed only when a token is set: a middleware costs every request.
-        app.add_middleware(BearerToken, token=token, open_paths=OPEN_PATHS)
+        app.add_middleware(
+            BearerToken,
+            token=token,
+            open_paths=OPEN_PATHS | web.OPEN_PATHS,
+            open_prefixes=web.OPEN_PREFIXES,
+            login_path=web.LOGIN_PATH,
+        )
 
     app.include_router(plans.router)
+    app.include_router(plan_tasks.router)
     app.include_router(health.router)
+    web.install(app)
     return app

@@ -89,8 +89,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"could not submit the demo plan: {plan.status_code} {plan.text}", file=sys.stderr)
             return 1
         plan_id = plan.json()["id"]
-        print(f"\nPlanExe is running at {base}  (API docs: {base}/docs)")
+        print(f"\nPlanExe is running. Open the dashboard: {base}/")
+        print(f"  (API docs: {base}/docs)")
         print(f"Demo plan {plan_id}: {args.prompt!r}")
+        print(f"  watch it:  {base}/plans/{plan_id}/view")
         print(f"  status:  curl {base}/plans/{plan_id}")
         print(f"  events:  curl -N {base}/plans/{plan_id}/events\n", flush=True)
         status = _follow(client, plan_id)

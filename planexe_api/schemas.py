@@ -64,6 +64,21 @@ class ErrorOut(BaseModel):
     failed_task: str | None
 
 
+class EtaOut(BaseModel):
+    """When the plan should be done; see ``basis`` for how it was computed (docs/dashboard.md)."""
+
+    remaining_s: float | None = Field(
+        description="Best estimate of the seconds left; null until enough calls have answered."
+    )
+    low_s: float | None
+    high_s: float | None
+    finishes_at: datetime | None
+    remaining_rounds: int = Field(description="LLM rounds left on the plan's critical path.")
+    seconds_per_call: float | None = Field(description="Median latency of this plan's successful LLM calls.")
+    calls_observed: int
+    basis: str = Field(description="How the figure was computed, in one sentence.")
+
+
 class PlanOut(BaseModel):
     id: str
     status: Literal["queued", "running", "completed", "failed", "cancelled"]
@@ -80,6 +95,12 @@ class PlanOut(BaseModel):
     finished_at: datetime | None
     updated_at: datetime
     links: dict[str, str]
+    last_event_id: int = Field(
+        default=0, description="Id of the plan's newest event (resume its stream after it)."
+    )
+    eta: EtaOut | None = Field(
+        default=None, description="Only in GET /plans/{id}, for queued and running plans."
+    )
 
     @classmethod
     def of(cls, plan: Plan, usage: list[LlmUsage] | None = None) -> PlanOut:
@@ -130,7 +151,10 @@ class PlanOut(BaseModel):
                 "report": f"{base}/report",
                 "cancel": f"{base}/cancel",
                 "resume": f"{base}/resume",
+                "dag": f"{base}/dag",
+                "page": f"{base}/view",
             },
+            last_event_id=plan.last_event_seq,
         )
 
 
@@ -138,6 +162,10 @@ class PlanListOut(BaseModel):
     items: list[PlanOut]
     next_cursor: str | None = Field(
         description="Pass as ?cursor= for the next (older) page; null on the last page."
+    )
+    counts: dict[str, int] = Field(
+        default_factory=dict,
+        description="Plans per status matching ?q= (whatever ?status= says), every status present.",
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
@@ -10,6 +10,7 @@ from planexe.llm.config import LLMConfig
 from planexe.settings import Settings
 from planexe_api.metrics import Metrics
 from planexe_api.services.plan_signals import PlanSignals
+from planexe_api.services.plan_trace import TraceCache
 from planexe_api.services.process_registry import ProcessRegistry
 from planexe_api.services.runner import Runner
 from planexe_api.services.store import Store
@@ -25,6 +26,7 @@ class AppState:
     runner: Runner | None
     schema_revision: str
     signals: PlanSignals  # wakes event streams when this process commits a plan's events
+    traces: TraceCache = field(default_factory=TraceCache)  # plans' folded event logs (task states, ETA)
 
 
 async def get_state(request: Request) -> AppState:

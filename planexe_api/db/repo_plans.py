@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -98,14 +98,30 @@ def find_by_idempotency_key(session: Session, key: str) -> Plan | None:
     return session.scalars(stmt).first()
 
 
+def _prompt_contains(search: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match on the prompt; ``%`` and ``_`` in ``search`` are literal."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return Plan.prompt.ilike(f"%{escaped}%", escape="\\")
+
+
 def list_plans(
-    session: Session, *, status: PlanStatus | str | None = None, limit: int = 20, cursor: str | None = None
+    session: Session,
+    *,
+    status: PlanStatus | str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+    search: str | None = None,
 ) -> PlanPage:
-    """Plans newest first, a page at a time (keyset pagination: stable while plans are added)."""
+    """Plans newest first, a page at a time (keyset pagination: stable while plans are added).
+
+    ``search`` keeps the plans whose prompt contains it, ignoring case.
+    """
     limit = max(1, min(limit, MAX_LIST_LIMIT))
     stmt = select(Plan).order_by(Plan.created_at.desc(), Plan.id.desc()).limit(limit + 1)
     if status is not None:
         stmt = stmt.where(Plan.status == PlanStatus(status))
+    if search:
+        stmt = stmt.where(_prompt_contains(search))
     if cursor is not None:
         created_at, plan_id = _decode_cursor(cursor)
         stmt = stmt.where(
@@ -135,10 +151,13 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     return created_at, plan_id
 
 
-def count_by_status(session: Session) -> dict[PlanStatus, int]:
-    """Plans per status, every status present (zero when none)."""
+def count_by_status(session: Session, search: str | None = None) -> dict[PlanStatus, int]:
+    """Plans per status (those whose prompt contains ``search``), every status present."""
     counts = dict.fromkeys(PlanStatus, 0)
-    for status, count in session.execute(select(Plan.status, func.count()).group_by(Plan.status)):
+    stmt = select(Plan.status, func.count()).group_by(Plan.status)
+    if search:
+        stmt = stmt.where(_prompt_contains(search))
+    for status, count in session.execute(stmt):
         counts[PlanStatus(status)] = count
     return counts
 

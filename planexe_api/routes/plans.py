@@ -20,6 +20,7 @@ from planexe_api.services.plan_actions import (
     IDEMPOTENCY_KEY_MAX_CHARS,
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
+    SEARCH_MAX_CHARS,
     StatusFilter,
     StoredFile,
     plan_not_found,
@@ -53,14 +54,21 @@ async def list_plans(
     status: StatusFilter | None = None,
     limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = LIST_LIMIT_DEFAULT,
     cursor: str | None = None,
+    q: Annotated[
+        str | None, Query(max_length=SEARCH_MAX_CHARS, description="only prompts containing this (any case)")
+    ] = None,
 ) -> PlanListOut:
-    """Plans, newest first; filter by ``status``; page with ``next_cursor``."""
-    return await plan_actions.list_plans(state, status=status, limit=limit, cursor=cursor)
+    """Plans, newest first; filter by ``status``, search prompts with ``q``; page with ``next_cursor``.
+
+    ``counts`` gives the plans per status that match ``q``, whatever the status filter.
+    """
+    return await plan_actions.list_plans(state, status=status, limit=limit, cursor=cursor, search=q)
 
 
 @router.get("/{plan_id}", response_model=PlanOut)
 async def get_plan(plan_id: str, state: State) -> PlanOut:
-    """Status, progress, tasks running now, attempt, LLM usage and, on failure, the reason."""
+    """Status, progress, tasks running now, attempt, LLM usage, the ETA of a plan that has not
+    ended (how it is computed is in ``eta.basis``) and, on failure, the reason."""
     return await plan_actions.get_plan(state, plan_id)
 
 

@@ -23,6 +23,7 @@ from planexe_api.db.errors import DuplicateIdempotencyKey, InvalidCursor, Invali
 from planexe_api.db.models import Plan, PlanStatus
 from planexe_api.errors import ApiError, Conflict, NotFound, TooManyPlans
 from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut
+from planexe_api.services import plan_eta
 from planexe_api.state import AppState
 
 # Input limits, checked by each face's own input schema (FastAPI's, the MCP tools')
@@ -30,6 +31,7 @@ from planexe_api.state import AppState
 IDEMPOTENCY_KEY_MAX_CHARS = 200
 LIST_LIMIT_DEFAULT = 20  # plans per page
 LIST_LIMIT_MAX = 100
+SEARCH_MAX_CHARS = 200  # of a prompt search
 StatusFilter = Literal["queued", "running", "completed", "failed", "cancelled"]
 QUEUE_FULL_RETRY_AFTER_S = 30  # told to a client whose plan was refused because the queue is full
 
@@ -128,24 +130,35 @@ async def list_plans(
     status: StatusFilter | None = None,
     limit: int = LIST_LIMIT_DEFAULT,
     cursor: str | None = None,
+    search: str | None = None,
 ) -> PlanListOut:
-    """Plans newest first, ``limit`` at a time; ``next_cursor`` continues with older ones."""
+    """Plans newest first, ``limit`` at a time; ``next_cursor`` continues with older ones.
+
+    ``search`` keeps the plans whose prompt contains it (any case); ``counts`` are the
+    plans per status that match the search, whatever ``status`` says.
+    """
+    search = search.strip() if search else None
 
     def page(session: Session) -> PlanListOut:
         try:
-            result = repo_plans.list_plans(session, status=status, limit=limit, cursor=cursor)
+            result = repo_plans.list_plans(session, status=status, limit=limit, cursor=cursor, search=search)
         except InvalidCursor as exc:
             raise ApiError(
                 "cursor is not one this server handed out; start again without it", code="invalid_cursor"
             ) from exc
-        return PlanListOut(items=[PlanOut.of(p) for p in result.plans], next_cursor=result.next_cursor)
+        counts = repo_plans.count_by_status(session, search=search)
+        return PlanListOut(
+            items=[PlanOut.of(p) for p in result.plans],
+            next_cursor=result.next_cursor,
+            counts={str(k): v for k, v in counts.items()},
+        )
 
     return await state.store.run(page)
 
 
 async def get_plan(state: AppState, plan_id: str) -> PlanOut:
-    """The plan with its progress and LLM usage; NotFound if there is none."""
-    return await state.store.read_small(lambda s: _load(s, plan_id))
+    """The plan with its progress, LLM usage and, until it ends, its ETA; NotFound if there is none."""
+    return await plan_eta.with_eta(state, await state.store.read_small(lambda s: _load(s, plan_id)))
 
 
 async def cancel_plan(state: AppState, plan_id: str) -> PlanOut:
