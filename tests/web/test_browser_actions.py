@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from planexe.testing.llm_server import LLMServer, llm_server
+from planexe.testing.service import Service, service_env
 from tests.web.webhelpers import expect_all_done, expect_every_event_once, expect_status
 
 
@@ -18,15 +19,20 @@ def llm() -> Iterator[LLMServer]:
         yield server
 
 
-@pytest.fixture
-def svc(make_service, llm: LLMServer):  # type: ignore[no-untyped-def]
-    return make_service(
-        PLANEXE_LLM_BASE_URL=llm.base_url,
-        PLANEXE_LLM_MODEL="test-model",
-        PLANEXE_LLM_TIMEOUT_S="5",
-        PLANEXE_LLM_MAX_ATTEMPTS="1",
-        PLANEXE_LLM_RETRY_BASE_DELAY_S="0",
-    )
+@pytest.fixture(scope="module")
+def svc(llm: LLMServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """One service for both tests (each has its own plan): a start costs seconds."""
+    workdir = tmp_path_factory.mktemp("actions")
+    env = {
+        "PLANEXE_LLM_BASE_URL": llm.base_url,
+        "PLANEXE_LLM_MODEL": "test-model",
+        "PLANEXE_LLM_TIMEOUT_S": "5",
+        "PLANEXE_LLM_MAX_ATTEMPTS": "1",
+        "PLANEXE_LLM_RETRY_BASE_DELAY_S": "0",
+    }
+    service = Service(service_env(f"sqlite:///{workdir / 'svc.db'}", workdir, env), workdir).start()
+    yield service
+    service.close()
 
 
 def test_cancel_a_running_plan_then_resume_it(svc, new_page, shoot, llm: LLMServer) -> None:

@@ -18,7 +18,9 @@ def event_ids(page: Any) -> list[int]:
 
 
 def expect_status(page: Any, status: str) -> None:
+    """The page announced the status and shows it in its facts."""
     expect(page.get_by_role("status").filter(has_text=f"The plan is {status}.")).to_have_count(1)
+    expect(page.get_by_role("definition").filter(has_text=re.compile(f"^{status}$"))).to_be_visible()
 
 
 def expect_all_done(page: Any) -> None:

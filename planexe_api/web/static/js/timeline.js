@@ -79,7 +79,7 @@ export class Timeline {
       const gw = Math.max(2, x(Math.min(gap.to, t1)) - gx);
       const band = el("rect", { x: gx, y: AXIS_H - 4, width: gw, height: height - AXIS_H + 4, class: "gap" });
       band.append(el("title", {}, `No connection to the service for ${duration(gap.to - gap.from)}`));
-      this.svg.append(band, el("text", { x: gx + 2, y: AXIS_H - 8, class: "gap-label" }, "no connection"));
+      this.svg.append(band, el("text", { x: gx + 3, y: AXIS_H + 10, class: "gap-label" }, "no connection"));
     }
     rows.forEach(([name, task], i) => {
       const y = AXIS_H + i * ROW_H;
