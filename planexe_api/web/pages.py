@@ -24,6 +24,7 @@ from planexe_api.schemas import PlanListOut, PlanOut
 from planexe_api.services import plan_actions, plan_eta, plan_views
 from planexe_api.state import AppState, get_state
 from planexe_api.web.dag_layout import layout
+from planexe_api.web.dag_svg import dag_svg
 from planexe_api.web.failure import advice
 from planexe_api.web.responses import HEADERS, page
 from planexe_api.web.templating import render
@@ -157,7 +158,8 @@ async def plan_page(plan_id: str, state: State, task: str | None = None) -> Resp
         "plan.html",
         files=files,
         layout=layout(structure),
-        states={t.name: t for t in dag.tasks},
+        node_states={t.name: t.state.value for t in dag.tasks},
+        dag_svg=dag_svg,
         panel=panel,
         **_plan_context(plan, dag, _failed_task_error(plan, dag)),
         **_common(state),

@@ -72,6 +72,9 @@ def test_log_in_submit_from_the_form_and_watch_it_complete(make_service, new_pag
     report = page.get_by_title("The plan's report").content_frame
     expect(report.get_by_role("heading", level=1)).to_be_visible()
     assert not [u for u in urls if TOKEN in u], "the token must never be in a URL"
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.get_by_role("link", name="Download the report")).to_be_visible()
+    shoot(page, "plan-phone", full_page=False)
 
 
 def test_kill_9_and_restart_under_an_open_page(make_service, new_page, shoot, llm: LLMServer) -> None:

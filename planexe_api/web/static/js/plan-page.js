@@ -39,6 +39,9 @@ const parts = new PlanParts(root, planId, (status) => {
 });
 
 let caughtUp = renderedAt === 0;
+const logBox = document.getElementById("event-log");
+// The replay of the history is not news: screen readers hear the log once it is live.
+logBox.setAttribute("aria-busy", String(!caughtUp));
 let dirty = new Set();
 let frame = null;
 let streamEnded = false;
@@ -76,6 +79,7 @@ function onEvents(events) {
   log.append(events);
   if (!caughtUp && events[events.length - 1].id >= renderedAt) {
     caughtUp = true;
+    logBox.setAttribute("aria-busy", "false");
     dirty = new Set(dag.nodes.keys());
   } else {
     for (const name of touched) dirty.add(name);
@@ -94,6 +98,7 @@ const stream = new PlanStream(`/plans/${planId}/events`, {
   end(status) {
     streamEnded = true;
     caughtUp = true;
+    logBox.setAttribute("aria-busy", "false");
     dirty = new Set(dag.nodes.keys());
     schedulePaint();
     parts.refresh("facts", "failure", "files", "usage");
