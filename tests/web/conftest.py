@@ -1,6 +1,6 @@
 """A real browser for the dashboard tests: Debian's Chromium driven by Playwright.
 
-One browser per test session (a fresh profile of its own, which Playwright
+One browser for all of tests/web (a fresh profile of its own, which Playwright
 creates), a new context (cookies, storage) per test. Chromium on these
 machines needs the flags below, or its connections to the closed network are
 refused. Without /usr/bin/chromium the tests skip, except under CI, where
@@ -34,8 +34,11 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 TIMEOUT_MS = 60_000  # for a plan to move on; tests wait for the event, this is only the give-up point
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    # Package, not session: Playwright's sync API keeps an asyncio loop running in this
+    # thread while it lives, and tests elsewhere that start their own loop (anyio.run)
+    # must not run under it, whatever order they are run in.
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing (apt-get install chromium)"
         if os.environ.get("CI"):

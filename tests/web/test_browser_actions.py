@@ -10,7 +10,8 @@ from playwright.sync_api import expect
 
 from planexe.testing.llm_server import LLMServer, llm_server
 from planexe.testing.service import Service, service_env
-from tests.web.webhelpers import expect_all_done, expect_every_event_once, expect_status
+
+from .webhelpers import expect_all_done, expect_every_event_once, expect_status
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import pytest
 from playwright.sync_api import expect
 
 from planexe.testing.llm_server import LLMServer, llm_server
-from tests.web.webhelpers import expect_all_done, expect_every_event_once, expect_status
+
+from .webhelpers import expect_all_done, expect_every_event_once, expect_status
 
 TOKEN = "browser-test-token-7f3a"
 
@@ -73,7 +74,8 @@ def test_log_in_submit_from_the_form_and_watch_it_complete(make_service, new_pag
     expect(report.get_by_role("heading", level=1)).to_be_visible()
     assert not [u for u in urls if TOKEN in u], "the token must never be in a URL"
     page.set_viewport_size({"width": 390, "height": 844})
-    expect(page.get_by_role("link", name="Download the report")).to_be_visible()
+    page.get_by_role("link", name="Plans", exact=True).first.scroll_into_view_if_needed()
+    expect(page.get_by_role("link", name="Download the report")).to_be_in_viewport()
     shoot(page, "plan-phone", full_page=False)
 
 
