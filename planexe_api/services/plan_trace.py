@@ -219,11 +219,11 @@ def read_events(session: Session, plan_id: str, after_seq: int) -> list[EventRow
     """Every event after ``after_seq``, oldest first, a page at a time."""
     rows: list[EventRow] = []
     while True:
-        page = repo_events.events_after(session, plan_id, after_seq, limit=repo_events.MAX_EVENTS_PAGE)
-        rows += [(e.seq, e.kind, dict(e.data or {}), e.created_at) for e in page]
+        page = repo_events.event_rows_after(session, plan_id, after_seq)
+        rows += page
         if len(page) < repo_events.MAX_EVENTS_PAGE:
             return rows
-        after_seq = page[-1].seq
+        after_seq = page[-1][0]
 
 
 def fold(rows: Iterable[EventRow], trace: PlanTrace | None = None) -> PlanTrace:
