@@ -74,6 +74,7 @@ export class PlanStream {
         try {
           message = (await response.json()).message || message;
         } catch (_) { /* not JSON */ }
+        if (response.status === 401) message = `the session has ended; log in again at ${location.origin}/login`;
         this.handlers.fatal(message);
         this.ended = true;
         return "fatal";
