@@ -62,6 +62,33 @@ class Settings(BaseSettings):
     llm_retry_max_delay_s: float = Field(
         default=20.0, ge=0, le=600, description="Cap on one retry delay, including a server's Retry-After."
     )
+    llm_max_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="The provider's limit on calls in flight at PLANEXE_LLM_BASE_URL, shared by every "
+        "plan (and replica); unset: learnt from its refusals.",
+    )
+    llm_requests_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="The provider's limit on requests per minute at PLANEXE_LLM_BASE_URL, shared by every plan.",
+    )
+    llm_tokens_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000_000,
+        description="The provider's limit on prompt plus answer tokens per minute at PLANEXE_LLM_BASE_URL, "
+        "shared by every plan.",
+    )
+    llm_rate_limit_patience_s: float = Field(
+        default=900,
+        gt=0,
+        le=86_400,
+        description="A call refused as 'too many' (429) waits and is retried without spending its "
+        "attempts; it fails only after this long without a single success on that model.",
+    )
 
     # Storage
     database_url: str | None = Field(

@@ -95,6 +95,22 @@ class ModelSpec(BaseModel):
     output_usd_per_mtok: float | None = Field(
         default=None, ge=0, le=10_000, description="Price of a million answer tokens, USD."
     )
+    max_in_flight: int | None = Field(
+        default=None, ge=1, le=10_000, description="The provider's limit on calls in flight for this key."
+    )
+    requests_per_minute: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="The provider's limit on requests per minute."
+    )
+    tokens_per_minute: int | None = Field(
+        default=None, ge=1, le=1_000_000_000, description="The provider's limit on tokens per minute."
+    )
+    limit_group: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Models with the same group share one set of limits (one API key for several "
+        "models); unset: server, model id and key decide.",
+    )
     api_key: str | None = Field(
         default=None, exclude=True, repr=False
     )  # resolved from api_key_env, never from a file
@@ -249,6 +265,9 @@ def load_llm_config(settings: Settings, env: Mapping[str, str] | None = None) ->
                 context_window=settings.llm_context_window,
                 priority=-1,
                 api_key=key,
+                max_in_flight=settings.llm_max_in_flight,
+                requests_per_minute=settings.llm_requests_per_minute,
+                tokens_per_minute=settings.llm_tokens_per_minute,
             )
         except ValidationError as exc:
             raise LLMConfigError("PLANEXE_LLM_BASE_URL", exc.errors()[0]["msg"]) from exc

@@ -2,7 +2,9 @@
 
 An answer counts only once it parses as JSON and validates against the
 caller's pydantic model; a validation error is fed back to the model on the
-next attempt so it can correct itself.
+next attempt so it can correct itself. Every HTTP attempt holds a permit of
+its model's limits (``planexe.llm.permits``) and reports back how it went, so
+a refusal slows every call to that model down and costs none of the attempts.
 """
 
 from __future__ import annotations
@@ -22,9 +24,14 @@ from planexe.llm import sizing
 from planexe.llm.answer import accept
 from planexe.llm.config import ModelSpec
 from planexe.llm.errors import AllModelsFailedError, ContextExceededError, ProviderError
+from planexe.llm.permits.context import on_permit_wait, step_slack
+from planexe.llm.permits.gate import Outcome
+from planexe.llm.permits.limits import ProviderLimits, limit_key
+from planexe.llm.permits.local import LocalPermits
+from planexe.llm.permits.types import PermitRequest, PermitSource, Report
 from planexe.llm.pricing import call_cost
-from planexe.llm.providers import OpenAICompatProvider, make_provider
-from planexe.llm.retry import RetryPolicy
+from planexe.llm.providers import OpenAICompatProvider, Provider, make_provider
+from planexe.llm.retry import RetryPolicy, is_refusal
 from planexe.llm.strict import to_strict
 from planexe.llm.types import CallRecord, ChatRequest, ChatResponse, ErrorKind
 from planexe.log import get_logger
@@ -72,6 +79,7 @@ class LLMExecutor:
         policy: RetryPolicy | None = None,
         listeners: Sequence[Listener] = (),
         transport: httpx.AsyncBaseTransport | None = None,
+        permits: PermitSource | None = None,
     ) -> None:
         if not chain:
             raise ValueError("the model chain is empty")
@@ -80,6 +88,11 @@ class LLMExecutor:
         self.listeners = list(listeners)
         self.transport = transport  # tests inject httpx.MockTransport here
         self.providers = {spec.name: make_provider(spec) for spec in self.chain}
+        # Shared by every thread of the process that uses this executor; the service hands in its broker.
+        self.permits: PermitSource = permits or LocalPermits()
+        self._limits = {spec.name: (limit_key(spec), ProviderLimits.of(spec)) for spec in self.chain}
+        self._last_success: dict[str, float] = {}  # limit key -> time.monotonic() of its last answer
+        self._answer_tokens: dict[str, float] = {}  # limit key -> running mean of answer tokens
 
     @property
     def is_offline(self) -> bool:
@@ -143,9 +156,10 @@ class LLMExecutor:
         convo = list(messages)
         max_tokens = None if spec.is_offline else sizing.answer_cap(spec, schema)
         truncated = False
-        attempt = 0
+        attempt = 1
+        asked = time.monotonic()  # the call's place in the permit queue, kept across refusals
+        refused_since: float | None = None
         while True:
-            attempt += 1
             started = time.perf_counter()
             request = ChatRequest(
                 messages=convo,
@@ -159,10 +173,7 @@ class LLMExecutor:
             try:
                 request = self._fit(spec, request, call.prompt_est, step)
                 call.max_tokens = request.max_tokens
-                # Belt and braces over httpx's own timeout: a server that trickles
-                # bytes forever would otherwise never trip a read timeout.
-                with anyio.fail_after(spec.timeout_s + 5):
-                    response = await provider.complete(request, client)
+                response = await self._complete(spec, provider, request, client, asked, call.prompt_est)
                 call.took(response)
                 try:
                     accepted = accept(response, output_type, request.max_tokens)
@@ -205,11 +216,68 @@ class LLMExecutor:
                 if answered is not None:
                     answered.add(spec.model_id)
                 return accepted.value
-            decision = self.policy.decide(error, attempt)
+            refused_for = 0.0
+            if is_refusal(error):
+                now = time.monotonic()
+                refused_since = refused_since if refused_since is not None else now
+                last_ok = self._last_success.get(self._limits[spec.name][0], refused_since)
+                refused_for = now - max(refused_since, last_ok)
+            else:
+                refused_since = None
+            decision = self.policy.decide(error, attempt, refused_for_s=refused_for)
             self._record(step, spec, attempt, started, error.kind.value, call, error.detail, decision.retry)
             if not decision.retry:
+                if not decision.spends_attempt:
+                    return ProviderError(error.kind, f"{decision.reason}; last answer: {error.detail}")
                 return error
+            if decision.spends_attempt:
+                attempt += 1
             await anyio.sleep(decision.delay_s)
+
+    async def _complete(
+        self,
+        spec: ModelSpec,
+        provider: Provider,
+        request: ChatRequest,
+        client: httpx.AsyncClient | None,
+        asked: float,
+        prompt_est: int,
+    ) -> ChatResponse:
+        """One HTTP attempt under a permit of the model's limits, and the report of how it went."""
+        if spec.is_offline:  # no provider, no limits: the answer is made here
+            return await provider.complete(request, client)
+        key, limits = self._limits[spec.name]
+        answer_guess = int(self._answer_tokens.get(key, request.max_tokens or 1024))
+        waited = time.monotonic()
+        held = await self.permits.acquire(
+            PermitRequest(key, limits, slack=step_slack.get(), tokens=prompt_est + answer_guess, since=asked)
+        )
+        meter = on_permit_wait.get()
+        if meter is not None:
+            meter(time.monotonic() - waited)
+        report = Report(Outcome.FAILED)
+        try:
+            # Belt and braces over httpx's own timeout: a server that trickles
+            # bytes forever would otherwise never trip a read timeout.
+            with anyio.fail_after(spec.timeout_s + 5):
+                response = await provider.complete(request, client)
+            report = Report(
+                Outcome.OK, tokens_used=(response.prompt_tokens + response.completion_tokens) or None
+            )
+            self._last_success[key] = time.monotonic()
+            if response.completion_tokens:
+                mean = self._answer_tokens.get(key, float(response.completion_tokens))
+                self._answer_tokens[key] = 0.8 * mean + 0.2 * response.completion_tokens
+            return response
+        except ProviderError as exc:
+            if is_refusal(exc):
+                report = Report(Outcome.REFUSED, retry_after=exc.retry_after)
+            elif exc.kind in (ErrorKind.BAD_REQUEST, ErrorKind.AUTH, ErrorKind.CONTEXT_EXCEEDED):
+                report = Report(Outcome.OK)  # it answered at once: it had room for the call
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.permits.release(held, report)
 
     @staticmethod
     def _fit(spec: ModelSpec, request: ChatRequest, prompt_est: int, step: str) -> ChatRequest:

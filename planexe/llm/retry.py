@@ -1,13 +1,35 @@
-"""Retry policy as data: given an error and the attempt number, what next."""
+"""Retry policy as data: given an error and the attempt number, what next.
+
+Two budgets: real failures (timeouts, 5xx, invalid answers) spend the attempts
+of ``max_attempts``; a refusal that means "too many" (a 429, an overloaded 503
+or 529) spends none. The refused call waits at the permit gate, which cools
+the whole model down and lowers its calls in flight for everyone sharing it,
+and is given up only after ``rate_limit_patience_s`` without a single success.
+"""
 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 from planexe.llm.errors import ProviderError
 from planexe.llm.types import ErrorKind
 from planexe.settings import Settings
+
+# A 503 or 529 is "too many" when it says so; a 429 always is, unless it is about money.
+_OVERLOADED = re.compile(
+    r"^HTTP (529\b|503\b.*(too many|overload|rate.?limit|capacity|try again later))", re.I | re.S
+)
+_OUT_OF_QUOTA = re.compile(r"insufficient_quota|exceeded your current quota|billing", re.I)
+
+
+def is_refusal(error: ProviderError) -> bool:
+    """True for an answer that means "too many, slow down", not a failure of the call."""
+    if error.kind is ErrorKind.RATE_LIMITED:
+        # Out of credit is answered 429 too, and waiting does not end it: a real failure.
+        return not _OUT_OF_QUOTA.search(error.detail)
+    return error.kind is ErrorKind.SERVER and bool(_OVERLOADED.search(error.detail))
 
 
 @dataclass(frozen=True)
@@ -15,6 +37,7 @@ class Decision:
     retry: bool  # False: give up on this model and move to the next one
     delay_s: float = 0.0
     reason: str = ""
+    spends_attempt: bool = True  # False for a refusal: the attempts are kept for real failures
 
 
 @dataclass(frozen=True)
@@ -23,6 +46,7 @@ class RetryPolicy:
     base_delay_s: float = 0.5  # first backoff; doubles per attempt
     max_delay_s: float = 20.0  # cap on any delay, a server's Retry-After included
     jitter: float = 0.5  # fraction of the delay drawn at random, so a batch does not retry in lockstep
+    rate_limit_patience_s: float = 900.0  # refusals without a single success for this long: give up
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
@@ -30,6 +54,7 @@ class RetryPolicy:
             max_attempts=settings.llm_max_attempts,
             base_delay_s=settings.llm_retry_base_delay_s,
             max_delay_s=settings.llm_retry_max_delay_s,
+            rate_limit_patience_s=settings.llm_rate_limit_patience_s,
         )
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
@@ -37,7 +62,25 @@ class RetryPolicy:
         spread = raw * self.jitter
         return max(0.0, raw - spread + (rng or random).random() * spread)
 
-    def decide(self, error: ProviderError, attempt: int, rng: random.Random | None = None) -> Decision:
+    def decide(
+        self,
+        error: ProviderError,
+        attempt: int,
+        rng: random.Random | None = None,
+        *,
+        refused_for_s: float = 0.0,
+    ) -> Decision:
+        """``refused_for_s``: how long this model has refused the call without a success in between."""
+        if is_refusal(error):
+            if refused_for_s >= self.rate_limit_patience_s:
+                return Decision(
+                    False,
+                    reason=f"refused as too many for {refused_for_s:.0f}s without a single success "
+                    f"(PLANEXE_LLM_RATE_LIMIT_PATIENCE_S={self.rate_limit_patience_s:g})",
+                    spends_attempt=False,
+                )
+            # The permit gate waits out the Retry-After (or a backoff) for everyone sharing the model.
+            return Decision(True, 0.0, reason="refused", spends_attempt=False)
         if not error.retryable:
             return Decision(False, reason=f"{error.kind.value} is not retryable")
         if attempt >= self.max_attempts:

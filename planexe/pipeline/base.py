@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from planexe import faults
 from planexe.llm.batch import OnError, run_batch_async
+from planexe.llm.permits.context import on_permit_wait, step_slack
 from planexe.pipeline import cancellation, hygiene
 from planexe.pipeline.context import RunContext, current_context
 from planexe.pipeline.rundir import Detail, PlanSpec, atomic_write_text
@@ -158,6 +159,14 @@ class PlanTask(luigi.Task):
 
     async def _produce_in_session(self) -> tuple[BaseModel, set[str]]:
         ident = cancellation.enter()
+        from planexe.pipeline.graph import slack_rounds
+
+        # When permits are scarce, calls of steps on the critical path are served first.
+        step_slack.set(slack_rounds(self.plan.detail, self.ctx.max_concurrent_llm)[self.step_name()])
+        # Waiting for a permit is the provider's pace, not a hung step: the worker timeout skips it.
+        pause = getattr(self, "_planexe_pause", None)
+        if pause is not None:
+            on_permit_wait.set(pause.add)
         try:
             async with self.ctx.executor.session() as answered:
                 return await self.produce(), answered

@@ -89,6 +89,20 @@ def remaining_rounds(detail: Detail, concurrency: int) -> dict[str, int]:
     return {cls.step_name(): rounds for cls, rounds in remaining.items()}
 
 
+@lru_cache(maxsize=8)
+def slack_rounds(detail: Detail, concurrency: int) -> dict[str, int]:
+    """Per step, the LLM rounds it may be late without delaying the plan (0 on the critical path)."""
+    order = _classes()
+    remaining = remaining_rounds(detail, concurrency)
+    before: dict[type[PlanTask], int] = {}
+    for cls in order:
+        before[cls] = max(
+            (before[d] + d.planned_rounds(detail, concurrency) for d in cls.depends_on), default=0
+        )
+    total = max(before[c] + remaining[c.step_name()] for c in order)
+    return {c.step_name(): total - before[c] - remaining[c.step_name()] for c in order}
+
+
 def to_mermaid(stats: DagStats, detail: Detail) -> str:
     lines = ["flowchart TD"]
     on_path = set(stats.critical_path)

@@ -16,6 +16,10 @@ threads they share one process. What is given up is the hard kill: a step
 past its timeout is cancelled at its next ``await``, which every LLM call and
 retry wait is. ``process`` keeps Luigi's fork per step.
 
+A step's worker timeout does not count the time its calls waited for a permit
+(``PauseClock``): a provider that slows every plan down to its limits makes
+steps slow, not hung.
+
 The local scheduler prunes its task graph (retries due, workers gone) at most
 every ``PRUNE_INTERVAL_S`` instead of on every request for work: pruning walks
 every task, the worker asks for work after each finished step and every
@@ -26,6 +30,7 @@ than ``retry_delay`` says.
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from typing import Any
@@ -40,6 +45,47 @@ from planexe.pipeline.base import PlanTask
 
 def runs_inline(task: Any) -> bool:
     return isinstance(task, PlanTask) and type(task).code_only()
+
+
+class PauseClock:
+    """Seconds a step's calls waited for permits; its timeout moves out by as much.
+
+    Shared memory for a forked step (the worker reads what the child adds), a plain
+    number for a thread. Waits of calls in parallel overlap, so the largest single
+    wait would undercount and the sum overcounts; the sum errs towards patience.
+    """
+
+    def __init__(self, shared: bool) -> None:
+        self._value = multiprocessing.RawValue("d", 0.0) if shared else None
+        self._seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        if self._value is not None:
+            self._value.value += seconds
+        else:
+            self._seconds += seconds
+
+    @property
+    def seconds(self) -> float:
+        return self._value.value if self._value is not None else self._seconds
+
+
+def _paused(task: Any) -> float:
+    clock = getattr(task, "_planexe_pause", None)
+    return clock.seconds if clock is not None else 0.0
+
+
+class _PausableTaskProcess(luigi.worker.TaskProcess):
+    """Luigi's forked task process whose deadline moves out by the step's permit waits."""
+
+    @property
+    def timeout_time(self) -> float | None:
+        base = self.__dict__.get("_base_timeout_time")
+        return None if base is None else base + _paused(self.task)
+
+    @timeout_time.setter
+    def timeout_time(self, value: float | None) -> None:
+        self.__dict__["_base_timeout_time"] = value
 
 
 class _DropAfterStop:
@@ -70,12 +116,17 @@ class ThreadTaskProcess:
         self._process = process
         self.task = process.task
         self.worker_timeout = process.worker_timeout
-        self.timeout_time = process.timeout_time
+        self._base_timeout_time = process.timeout_time
         self.exitcode: int | None = None
         self._stopped = threading.Event()
         process.use_multiprocessing = False
         process.result_queue = _DropAfterStop(process.result_queue, self._stopped)
         self._thread = threading.Thread(target=self._run, name=f"step {process.task.task_id}", daemon=True)
+
+    @property
+    def timeout_time(self) -> float | None:
+        base = self._base_timeout_time
+        return None if base is None else base + _paused(self.task)
 
     def start(self) -> None:
         self._thread.start()
@@ -111,8 +162,15 @@ class PlanWorker(luigi.worker.Worker):
         if runs_inline(task):
             process.use_multiprocessing = False
             process.timeout_time = None
-        elif self.isolation == "thread" and process.use_multiprocessing:
+            return process
+        threaded = self.isolation == "thread" and process.use_multiprocessing
+        task._planexe_pause = PauseClock(shared=not threaded)
+        if threaded:
             return ThreadTaskProcess(process)
+        if type(process) is luigi.worker.TaskProcess:
+            deadline = process.timeout_time
+            process.__class__ = _PausableTaskProcess
+            process.timeout_time = deadline
         return process
 
 

@@ -134,12 +134,28 @@ def test_api_key_is_sent_but_never_in_errors_or_records() -> None:
 
 def test_retry_after_is_honoured_within_the_cap() -> None:
     policy = RetryPolicy(max_attempts=5, base_delay_s=1.0, max_delay_s=3.0)
-    limited = ProviderError(ErrorKind.RATE_LIMITED, "slow down", retry_after=2.5)
-    assert policy.decide(limited, 1).delay_s == 2.5
-    huge = ProviderError(ErrorKind.RATE_LIMITED, "slow down", retry_after=600)
+    busy = ProviderError(ErrorKind.SERVER, "HTTP 502: bad gateway", retry_after=2.5)
+    assert policy.decide(busy, 1).delay_s == 2.5
+    huge = ProviderError(ErrorKind.SERVER, "HTTP 502: bad gateway", retry_after=600)
     assert policy.decide(huge, 1).delay_s == 3.0
-    assert not policy.decide(limited, 5).retry
+    assert not policy.decide(busy, 5).retry
     assert not policy.decide(ProviderError(ErrorKind.AUTH, "no"), 1).retry
+
+
+def test_a_refusal_spends_no_attempt_until_the_patience_runs_out() -> None:
+    policy = RetryPolicy(max_attempts=2, rate_limit_patience_s=300)
+    refused = ProviderError(ErrorKind.RATE_LIMITED, "too many requests in flight", retry_after=2.5)
+    decision = policy.decide(refused, 2, refused_for_s=299)
+    # The permit gate waits out the Retry-After for every call to the model, not the policy.
+    assert decision.retry and not decision.spends_attempt and decision.delay_s == 0
+    given_up = policy.decide(refused, 1, refused_for_s=300)
+    assert not given_up.retry and "without a single success" in given_up.reason
+    overloaded = ProviderError(ErrorKind.SERVER, "HTTP 503: the model is overloaded, try again later")
+    assert not policy.decide(overloaded, 2).spends_attempt
+    assert policy.decide(ProviderError(ErrorKind.SERVER, "HTTP 503: maintenance"), 1).spends_attempt
+    # Out of credit is answered 429 as well, and waiting does not end it.
+    broke = ProviderError(ErrorKind.RATE_LIMITED, "You exceeded your current quota, check your billing")
+    assert policy.decide(broke, 1).spends_attempt and not policy.decide(broke, 2).retry
 
 
 def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
@@ -158,9 +174,9 @@ def test_retry_after_header_reaches_the_policy() -> None:
     seen: list[float | None] = []
 
     class Spy(RetryPolicy):
-        def decide(self, error, attempt, rng=None):  # type: ignore[no-untyped-def]
+        def decide(self, error, attempt, rng=None, **kwargs):  # type: ignore[no-untyped-def]
             seen.append(error.retry_after)
-            return super().decide(error, attempt, rng)
+            return super().decide(error, attempt, rng, **kwargs)
 
     executor, _ = make(script, spec("a"), policy=Spy(max_attempts=3, base_delay_s=0, max_delay_s=1))
     run(executor)
@@ -215,3 +231,52 @@ def test_each_session_records_only_the_models_that_answered_inside_it() -> None:
 
     anyio.run(go)
     assert seen == {"x": {"a"}, "y": set()}
+
+
+def test_refusals_spend_none_of_the_attempts_meant_for_real_failures() -> None:
+    refused = status(429, {"Retry-After": "0"})
+    script = Script(a=[refused, refused, refused, refused, refused, status(500), ok])
+    executor, records = make(script, spec("a"), policy=RetryPolicy(max_attempts=2, base_delay_s=0))
+    assert run(executor).score == 7
+    outcomes = [(r.outcome, r.attempt) for r in records]
+    assert outcomes == [("rate_limited", 1)] * 5 + [("server", 1), ("ok", 2)]
+
+
+def test_a_model_that_only_refuses_fails_after_the_patience_and_says_so() -> None:
+    script = Script(a=[status(429, {"Retry-After": "0.01"})], b=[ok])
+    policy = RetryPolicy(max_attempts=2, rate_limit_patience_s=0.2)
+    executor, records = make(script, spec("a", 1), spec("b", 2), policy=policy)
+    assert run(executor).verdict == "go"  # the next model answers
+    refusals = [r for r in records if r.model == "a"]
+    assert len(refusals) > 2 and all(r.attempt == 1 for r in refusals)
+    executor, _ = make(Script(a=[status(429, {"Retry-After": "0.01"})]), spec("a"), policy=policy)
+    with pytest.raises(AllModelsFailedError) as err:
+        run(executor)
+    assert "without a single success" in str(err.value)
+    assert "PLANEXE_LLM_RATE_LIMIT_PATIENCE_S" in str(err.value)
+
+
+def test_calls_from_many_threads_share_one_limit_per_model() -> None:
+    """Steps run as threads, each with its own event loop: one executor's limit holds across them."""
+    import threading
+
+    lock = threading.Lock()
+    in_flight = peak = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        await anyio.sleep(0.01)
+        with lock:
+            in_flight -= 1
+        return completion(json.dumps(GOOD))
+
+    executor = LLMExecutor([spec("a", max_in_flight=3)], policy=FAST, transport=httpx.MockTransport(slow))
+    threads = [threading.Thread(target=lambda: [run(executor) for _ in range(5)]) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert 2 <= peak <= 3  # six threads at once without the limit
