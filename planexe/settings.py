@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         description="A call refused as 'too many' (429) waits and is retried without spending its "
         "attempts; it fails only after this long without a single success on that model.",
     )
+    llm_permit_socket: Path | None = Field(
+        default=None,
+        description="Set by the service for its pipeline children: the Unix socket of the runner's "
+        "permit broker, which holds the provider limits for all of its plans. Leave it unset.",
+    )
 
     # Storage
     database_url: str | None = Field(

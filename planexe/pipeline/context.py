@@ -12,6 +12,7 @@ from pathlib import Path
 
 from planexe.llm.config import load_llm_config, max_concurrent_llm
 from planexe.llm.executor import LLMExecutor
+from planexe.llm.permits.client import BrokerPermits
 from planexe.llm.retry import RetryPolicy
 from planexe.pipeline.events import EventWriter
 from planexe.pipeline.rundir import EVENTS_FILE, PlanSpec, read_plan
@@ -47,10 +48,14 @@ def open_context(run_dir: Path, settings: Settings | None = None, attempt: int =
     plan = read_plan(run_dir)
     chain = load_llm_config(settings).chain_for(plan.llm_model)
     events = EventWriter(run_dir / EVENTS_FILE, attempt=attempt)
+    # Under the service, the runner's broker holds the limits for all of its plans; alone,
+    # the executor's own permits hold them for this plan.
+    socket = settings.llm_permit_socket
     executor = LLMExecutor(
         chain,
         policy=RetryPolicy.from_settings(settings),
         listeners=[events.llm_call],
+        permits=BrokerPermits(socket, plan.plan_id or str(run_dir)) if socket else None,
     )
     _current = RunContext(run_dir, plan, executor, events, max_concurrent_llm(settings, chain))
     return _current

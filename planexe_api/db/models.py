@@ -228,3 +228,18 @@ class Worker(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None]  # set at a clean stop; NULL while alive or after a crash
+
+
+class LlmPermitShare(Base):
+    """A runner's part of one provider key's limits, leased (see ``repo_permit_shares``)."""
+
+    __tablename__ = "llm_permit_shares"
+
+    limit_key: Mapped[str] = mapped_column(String(40), primary_key=True)  # planexe.llm.permits.limit_key
+    worker_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    in_flight: Mapped[int] = mapped_column(default=0)  # calls in flight it may hold or holds
+    requests: Mapped[int] = mapped_column(default=0)  # requests in the window it may start or started
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)  # the same in tokens
+    demand: Mapped[int] = mapped_column(default=0)  # its calls in flight plus waiting, for the split
+    in_flight_until: Mapped[datetime]  # unrenewed, its in_flight stops counting then
+    window_until: Mapped[datetime]  # ... and its requests and tokens a window later

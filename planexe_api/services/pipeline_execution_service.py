@@ -58,6 +58,7 @@ class PipelineExecutionService:
         self.environ = dict(os.environ if environ is None else environ)
         self.python = python
         self.workers = self._resolve_workers()
+        self.child_env: dict[str, str] = {}  # set by the runner: its permit broker's socket
 
     def _resolve_workers(self) -> str:
         raw = self.environ.get(WORKERS_ENV)
@@ -125,6 +126,7 @@ class PipelineExecutionService:
     def build_env(self) -> dict[str, str]:
         env = dict(self.environ)
         env[WORKERS_ENV] = self.workers
+        env.update(self.child_env)
         env["PYTHONUNBUFFERED"] = "1"
         # The child's log goes to a file: JSON lines whatever a terminal says.
         env["PLANEXE_LOG_FORMAT"] = "json"

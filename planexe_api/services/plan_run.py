@@ -49,6 +49,7 @@ class Claim:
     detail: str
     llm_model: str | None
     created_at: datetime
+    priority: int = 0  # the plan's; its LLM calls go first when permits are scarce
 
     @classmethod
     def of(cls, plan: Plan) -> Claim:
@@ -60,6 +61,7 @@ class Claim:
             plan.detail,
             plan.llm_model,
             plan.created_at,
+            plan.priority,
         )
 
     @property

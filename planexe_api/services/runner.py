@@ -22,6 +22,7 @@ from planexe_api.db import repo_leases, repo_workers
 from planexe_api.db.errors import StoreError
 from planexe_api.db.models import WorkerRole, utcnow
 from planexe_api.metrics import Metrics
+from planexe_api.services.permits import RunnerPermits
 from planexe_api.services.pipeline_execution_service import PipelineExecutionService
 from planexe_api.services.plan_run import Claim, PlanRun, RunDeps
 from planexe_api.services.plan_signals import PlanSignals
@@ -70,6 +71,15 @@ class Runner:
         self._tg: TaskGroup | None = None
         self._sweep_after = 0.0  # time.monotonic() before which this runner does not sweep
         self.log = log.bind(worker_id=self.worker_id)
+        self.permits = RunnerPermits(settings, store, self.worker_id, self.plan_rank)
+        execution.child_env.update(self.permits.child_env)
+
+    def plan_rank(self, plan_id: str) -> tuple[float, ...]:
+        """Whose LLM calls go first when permits are scarce: higher priority, then the older plan."""
+        claims = [run.claim for (pid, _), run in self.runs.items() if pid == plan_id]
+        if not claims:
+            return (0.0, float("inf"))
+        return (-float(claims[-1].priority), claims[-1].created_at.timestamp())
 
     def wake(self) -> None:
         """Look for queued plans now instead of at the next poll (a plan was just queued)."""
@@ -99,6 +109,7 @@ class Runner:
             write=True,
         )
         await recover_on_startup(self.store, self.settings, self.worker_id)
+        await self.permits.start(tg)
         self._tg = tg
         tg.start_soon(self._claim_loop)
         tg.start_soon(self._heartbeat_loop)
@@ -113,6 +124,7 @@ class Runner:
         with anyio.move_on_after(self.settings.cancel_grace_s + 15):
             while self.runs:
                 await anyio.sleep(0.05)
+        await self.permits.stop()
         try:
             await self.store.run(
                 lambda s: repo_workers.mark_worker_stopped(s, worker_id=self.worker_id, now=utcnow()),

@@ -189,6 +189,29 @@ def test_max_concurrency_rejects_the_excess(llm: LLMServer) -> None:
     assert sum(stats["errors_injected"].values()) == 0
 
 
+def test_requests_and_tokens_per_minute_are_refused_with_the_wait_until_room() -> None:
+    with (
+        llm_server(requests_per_minute=3, limit_window_s=30) as llm,
+        httpx.Client(base_url=llm.base_url) as http,
+    ):
+        statuses = [http.post("/chat/completions", json=schema_request(f"plan {i}")) for i in range(5)]
+        assert [r.status_code for r in statuses] == [200, 200, 200, 429, 429]
+        # The next slot frees when the first admitted request leaves the 30 s window.
+        assert 25 < float(statuses[3].headers["Retry-After"]) <= 30
+        stats = llm.stats()
+        assert (stats["rejected_rpm"], stats["max_requests_per_window"], stats["requests"]) == (2, 3, 5)
+        used = stats["tokens"]["total"]
+        assert stats["max_tokens_per_window"] == used
+    with (
+        llm_server(tokens_per_minute=50, limit_window_s=30) as llm,
+        httpx.Client(base_url=llm.base_url) as http,
+    ):
+        first = http.post("/chat/completions", json=schema_request())
+        second = http.post("/chat/completions", json=schema_request())
+        assert (first.status_code, second.status_code) == (200, 429)  # the first one used the budget up
+        assert llm.stats()["rejected_tpm"] == 1
+
+
 def test_counters_add_up(llm: LLMServer, client: httpx.Client) -> None:
     llm.configure(rate_429=0.2, rate_500=0.2, rate_malformed=0.1, rate_invalid=0.1, seed=5)
     for i in range(40):

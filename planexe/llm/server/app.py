@@ -16,7 +16,7 @@ from planexe.llm.server import chat
 from planexe.llm.server.faults import Fault, malformed, violate
 from planexe.llm.server.options import ServerOptions
 from planexe.llm.server.quirks import Quirk, cap, reshape
-from planexe.llm.server.state import ServerState
+from planexe.llm.server.state import Admitted, ServerState
 from planexe.llm.strict import violations
 from planexe.llm.synth import synthesize
 
@@ -25,9 +25,9 @@ def _error(status: int, message: str, kind: str, code: str | None = None) -> JSO
     return JSONResponse(chat.error_body(message, kind, code), status_code=status)
 
 
-def _too_many(message: str, options: ServerOptions) -> JSONResponse:
+def _too_many(message: str, retry_after_s: float) -> JSONResponse:
     response = _error(429, message, "rate_limit_error")
-    response.headers["Retry-After"] = f"{options.retry_after_s:g}"
+    response.headers["Retry-After"] = f"{max(0.0, retry_after_s):.3g}"
     return response
 
 
@@ -85,18 +85,24 @@ def create_app(options: ServerOptions | None = None) -> Starlette:
         if opts.context_tokens is not None and prompt_tokens > opts.context_tokens:
             state.stats.rejected_context += 1
             return JSONResponse(chat.context_error(prompt_tokens, opts.context_tokens), status_code=400)
+        wait = state.check_rate(prompt_tokens)
+        if wait is not None:
+            return _too_many("rate limit reached for requests or tokens per minute", wait)
         if not state.try_enter():
-            return _too_many("too many requests in flight", opts)
+            return _too_many("too many requests in flight", opts.retry_after_s)
+        admitted = state.admit(prompt_tokens)
         try:
-            return await _respond(request, call, prompt_tokens)
+            return await _respond(request, call, prompt_tokens, admitted)
         finally:
             state.leave()
 
-    async def _respond(request: Request, call: chat.ChatCall, prompt_tokens: int) -> Response:
+    async def _respond(
+        request: Request, call: chat.ChatCall, prompt_tokens: int, admitted: Admitted
+    ) -> Response:
         opts = state.options
         fault, delay = state.draw()
         if fault is Fault.RATE_LIMITED:
-            return _too_many("rate limited (injected)", opts)
+            return _too_many("rate limited (injected)", opts.retry_after_s)
         if await _wait_unless_gone(request, opts.hang_s if fault is Fault.HANG else delay):
             if fault is None:  # a drawn fault is already counted
                 state.stats.client_disconnects += 1
@@ -131,7 +137,9 @@ def create_app(options: ServerOptions | None = None) -> Starlette:
         body = chat.completion(
             call.model, content, prompt_tokens, seed, finish, usage=quirk is not Quirk.NO_USAGE
         )
-        state.count_tokens(prompt_tokens, chat.estimate_tokens(len(content)))
+        answer_tokens = chat.estimate_tokens(len(content))
+        state.count_tokens(prompt_tokens, answer_tokens)
+        state.add_answer_tokens(admitted, answer_tokens)
         return JSONResponse(body)
 
     async def list_models(request: Request) -> Response:

@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hang-s", type=float, help=_help("hang_s"))
     parser.add_argument("--retry-after-s", type=float, help=_help("retry_after_s"))
     parser.add_argument("--max-concurrency", type=int, help=_help("max_concurrency"))
+    parser.add_argument("--requests-per-minute", type=int, metavar="N", help=_help("requests_per_minute"))
+    parser.add_argument("--tokens-per-minute", type=int, metavar="N", help=_help("tokens_per_minute"))
+    parser.add_argument("--limit-window-s", type=float, metavar="S", help=_help("limit_window_s"))
     parser.add_argument(
         "--reject-json-schema", action="store_true", default=None, help=_help("reject_json_schema")
     )

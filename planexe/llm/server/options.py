@@ -76,6 +76,24 @@ class ServerOptions(BaseModel):
     max_concurrency: int | None = Field(
         default=None, ge=1, description="Requests in flight at once; more are answered 429 (None: no limit)."
     )
+    requests_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests admitted in any window of limit_window_s; more are answered 429 with the "
+        "Retry-After of the next free slot (None: no limit).",
+    )
+    tokens_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Prompt plus answer tokens of the requests admitted in any window of limit_window_s; "
+        "a request is refused while they have reached it (None: no limit).",
+    )
+    limit_window_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="The window of requests_per_minute and tokens_per_minute, seconds (tests shorten it).",
+    )
     reject_json_schema: bool = Field(
         default=False, description="Answer 400 to response_format json_schema, like servers without it."
     )
