@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from planexe.llm.config import ModelSpec
 from planexe.llm.executor import LLMExecutor
+from planexe.llm.permits.local import LocalPermits
 from planexe.llm.retry import RetryPolicy
 from planexe.llm.types import CallRecord
 
@@ -72,7 +73,11 @@ def make(
 ) -> tuple[LLMExecutor, list[CallRecord]]:
     records: list[CallRecord] = []
     executor = LLMExecutor(
-        specs, policy=policy, listeners=[records.append], transport=httpx.MockTransport(script)
+        specs,
+        policy=policy,
+        listeners=[records.append],
+        transport=httpx.MockTransport(script),
+        permits=LocalPermits(refusal_backoff_s=0.001),  # a refusal's cool-down, shortened
     )
     return executor, records
 

@@ -7,10 +7,10 @@ import json
 import anyio
 import httpx
 import pytest
-from llmhelpers import GOOD, Answer, Script, completion, make, ok, run, spec, status
+from llmhelpers import FAST, GOOD, Answer, Script, completion, make, ok, run, spec, status
 
 from planexe.llm.errors import AllModelsFailedError, ProviderError
-from planexe.llm.executor import schema_of
+from planexe.llm.executor import LLMExecutor, schema_of
 from planexe.llm.retry import RetryPolicy
 from planexe.llm.schema_bounds import max_answer_tokens
 from planexe.llm.types import ErrorKind

@@ -45,14 +45,12 @@ class _Connection:
 
 
 class PermitBroker:
-    def __init__(
-        self, path: Path, *, rank_of: RankOf | None = None, starvation_s: float | None = None
-    ) -> None:
+    def __init__(self, path: Path, *, rank_of: RankOf | None = None, **gate_options: float) -> None:
         self.path = path
         self.rank_of = rank_of or (lambda plan: (0.0,))
         self.gates: dict[str, PermitGate] = {}
         self.connections: set[_Connection] = set()
-        self._starvation_s = starvation_s
+        self._gate_options = gate_options  # PermitGate's keyword arguments
         self._server: asyncio.AbstractServer | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.on_change: Callable[[str], None] | None = None  # a gate's demand changed (for the coordinator)
@@ -84,8 +82,7 @@ class PermitBroker:
     def gate(self, key: str, limits: ProviderLimits) -> PermitGate:
         gate = self.gates.get(key)
         if gate is None:
-            kwargs = {} if self._starvation_s is None else {"starvation_s": self._starvation_s}
-            gate = self.gates[key] = PermitGate(limits, **kwargs)
+            gate = self.gates[key] = PermitGate(limits, **self._gate_options)
             if self.on_new_gate is not None:
                 self.on_new_gate(gate)
         elif gate.limits != limits:

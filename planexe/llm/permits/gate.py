@@ -12,8 +12,8 @@ the same gate, so each rule lives here once:
   waited ``starvation_s`` goes before every rank, so no plan starves;
 - the head of the queue is never overtaken by a smaller call behind it (a large
   request would otherwise wait forever for token room);
-- a refusal cools the whole key down (Retry-After, or a backoff that doubles per
-  refusal in a row) and lowers the adaptive limit; a success raises it.
+- a refusal cools the whole key down (for its Retry-After, and at least for a backoff
+  that doubles per refusal in a row) and lowers the adaptive limit; a success raises it.
 """
 
 from __future__ import annotations
@@ -86,10 +86,12 @@ class PermitGate:
         *,
         starvation_s: float = STARVATION_S,
         window_s: float = WINDOW_S + WINDOW_MARGIN_S,
+        refusal_backoff_s: float = REFUSAL_BACKOFF_S,
     ) -> None:
         self.limits = limits
         self.share = limits  # what this gate may use: all of it, or a replica's leased part
         self.starvation_s = starvation_s
+        self.refusal_backoff_s = refusal_backoff_s
         self.adaptive = AdaptiveConcurrency(
             limits.max_in_flight or UNLIMITED_IN_FLIGHT, configured=limits.max_in_flight is not None
         )
@@ -201,10 +203,11 @@ class PermitGate:
             if self.adaptive.on_refused(permit.level, permit.epoch):
                 self.stats.limit_drops += 1
                 self.refusals_in_a_row += 1
-            if retry_after is None:
-                wait = REFUSAL_BACKOFF_S * 2 ** min(8, max(0, self.refusals_in_a_row - 1))
-            else:
-                wait = retry_after
+            # Never earlier than the provider said, and longer with every refusal in a row: a
+            # storm of 429s whose Retry-After is short must still slow every plan down.
+            wait = max(
+                retry_after or 0.0, self.refusal_backoff_s * 2 ** min(8, max(0, self.refusals_in_a_row - 1))
+            )
             self.cooldown_until = max(self.cooldown_until, now + min(MAX_COOLDOWN_S, wait))
 
     def snapshot(self) -> dict[str, Any]:

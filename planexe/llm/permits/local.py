@@ -34,17 +34,16 @@ class _Waiter:
 
 
 class LocalPermits:
-    def __init__(self, *, starvation_s: float | None = None) -> None:
+    def __init__(self, **gate_options: float) -> None:
         self._lock = threading.Lock()
         self._gates: dict[str, PermitGate] = {}
-        self._starvation_s = starvation_s
+        self._gate_options = gate_options  # PermitGate's keyword arguments (tests shorten the waits)
 
     def gate(self, key: str, limits: ProviderLimits) -> PermitGate:
         """The gate of ``key`` (created on first use); call with the lock held or from one thread."""
         gate = self._gates.get(key)
         if gate is None:
-            kwargs = {} if self._starvation_s is None else {"starvation_s": self._starvation_s}
-            gate = self._gates[key] = PermitGate(limits, **kwargs)
+            gate = self._gates[key] = PermitGate(limits, **self._gate_options)
         elif gate.limits != limits:
             gate.set_limits(limits)
         return gate
