@@ -115,7 +115,7 @@ class Settings(BaseSettings):
         default=True, description="false: `planexe serve` only serves the API and runs no plans."
     )
     max_concurrent_plans: int = Field(
-        default=2, ge=1, le=64, description="Pipeline children per runner at once."
+        default=2, ge=1, le=256, description="Pipeline children per runner at once."
     )
     max_queued_plans: int = Field(
         default=100, ge=1, le=100_000, description="Past this many queued plans, POST /plans answers 429."

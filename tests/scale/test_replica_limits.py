@@ -14,7 +14,7 @@ LIMIT = 3
 
 
 def test_the_limit_holds_across_two_runners_and_a_killed_ones_share_returns(make_cluster) -> None:
-    with llm_server(latency="fixed:0.05", max_concurrency=LIMIT) as server:
+    with llm_server(latency="fixed:0.02", max_concurrency=LIMIT) as server:
         env = {
             "PLANEXE_LLM_BASE_URL": server.base_url,
             "PLANEXE_LLM_MODEL": "planexe-test",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ def calls_in_time_order(service: Service, plan_ids: list[str]) -> list[dict[str,
 
 
 def test_six_fast_plans_against_a_provider_that_takes_eight_at_once_all_complete(make_service) -> None:
-    with llm_server(latency="fixed:0.05", max_concurrency=8) as server:
+    with llm_server(latency="fixed:0.02", max_concurrency=8) as server:
         svc = make_service(
             PLANEXE_MAX_CONCURRENT_PLANS="6",
             PLANEXE_LLM_BASE_URL=server.base_url,
@@ -54,3 +56,38 @@ def test_six_fast_plans_against_a_provider_that_takes_eight_at_once_all_complete
     # One limit learnt for the six plans together: a few refusals at the start, then rare.
     assert sum(refused) <= 20, stats
     assert sum(refused[len(refused) // 2 :]) <= 4, sum(refused)
+
+
+def refusal_gaps(service: Service, plan_ids: list[str]) -> tuple[list[dict[str, Any]], list[float]]:
+    refusals = [e for e in calls_in_time_order(service, plan_ids) if e["outcome"] == "rate_limited"]
+    return refusals, [b["ts"] - a["ts"] for a, b in itertools.pairwise(refusals)]
+
+
+def test_a_429_storm_slows_every_plan_down_and_they_recover(make_service) -> None:
+    with llm_server(latency="fixed:0.05") as server:
+        svc = make_service(
+            PLANEXE_MAX_CONCURRENT_PLANS="2",
+            PLANEXE_LLM_BASE_URL=server.base_url,
+            PLANEXE_LLM_MODEL="planexe-test",
+        )
+        ids = [svc.submit(prompt=f"Plan {i}: a bike shop in town {i}")["id"] for i in range(2)]
+        for plan_id in ids:
+            svc.wait_progress(plan_id, 3)
+        server.configure(rate_429=1.0)  # every request refused, with a Retry-After of 0.05 s
+        # The storm lasts until the refusals of both plans together come one at a time, each
+        # after the shared cool-down: three gaps in a row of 0.2 s or more. With a cool-down per
+        # plan, or only the Retry-After, two plans would keep calling twenty times a second.
+        deadline = time.monotonic() + 60
+        while not (len(gaps := refusal_gaps(svc, ids)[1]) >= 3 and min(gaps[-3:]) >= 0.2):
+            assert time.monotonic() < deadline, f"the refusals never slowed down: {gaps[-10:]}"
+            time.sleep(0.05)
+        server.configure(rate_429=0.0)
+        server.reset_stats()
+        plans = [svc.wait_status(i, timeout=120) for i in ids]
+        after = server.stats()
+    assert [p["status"] for p in plans] == ["completed"] * 2, [p.get("error") for p in plans]
+    refusals, gaps = refusal_gaps(svc, ids)
+    assert len({r["pid"] for r in refusals}) == 2  # both plans were refused, none failed for it
+    assert gaps[-1] > gaps[-3]  # the cool-down grows with every refusal in a row
+    # After the storm the calls in flight grow back.
+    assert after["max_in_flight"] >= 3, after

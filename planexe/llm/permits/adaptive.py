@@ -49,6 +49,12 @@ class AdaptiveConcurrency:
         if epoch != self.epoch:
             return False
         self.epoch += 1
+        self._count = 0
+        if level <= 1:
+            # A lone call refused says nothing about calls in flight (a storm, a per-minute
+            # limit): the cool-down handles it, and the edge stays where calls in flight put it.
+            self.limit = 1.0
+            return True
         if self.edge is not None and self.limit >= self.edge - 1:
             self.probe_every = min(MAX_PROBE, self.probe_every * 2)  # refused at the edge again
         self.edge = level if self.edge is None else min(level, self.edge)

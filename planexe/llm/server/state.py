@@ -122,7 +122,13 @@ class ServerState:
         self._peaks()
 
     def snapshot(self) -> dict[str, object]:
-        return asdict(self.stats)
+        self._expire(time.monotonic())
+        # What the window holds now (not a counter: a reset leaves it as it is).
+        return {
+            **asdict(self.stats),
+            "window_requests": len(self._window),
+            "window_tokens": self._window_tokens,
+        }
 
     def try_enter(self) -> bool:
         """Admit one request unless ``max_concurrency`` are already in flight."""
