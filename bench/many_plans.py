@@ -99,6 +99,11 @@ def run(root: Path, base_url: str, url: str, plans: int) -> dict[str, Any]:
         "PLANEXE_MAX_CONCURRENT_PLANS": str(plans),
         "PLANEXE_MAX_QUEUED_PLANS": str(max(100, plans)),
         "PLANEXE_LOG_LEVEL": "warning",
+        # The production timings, not the tests' short ones: with this many plans on 2 cores a
+        # 3 s lease can run out between two heartbeats of a busy runner.
+        "PLANEXE_HEARTBEAT_S": "5",
+        "PLANEXE_LEASE_S": "30",
+        "PLANEXE_POLL_S": "0.5",
     }
     root.mkdir(parents=True, exist_ok=True)
     service = Service(service_env(url, root, extra), root).start()
