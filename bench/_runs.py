@@ -71,6 +71,20 @@ def llm_env(base_url: str | None, concurrency: int | None = None) -> dict[str, s
     return env
 
 
+def many_plans_env(base_url: str, plans: int) -> dict[str, str]:
+    """PLANEXE_* for one ``planexe serve`` that runs ``plans`` plans at once against the LLM server."""
+    return {
+        **llm_env(base_url),
+        "PLANEXE_MAX_CONCURRENT_PLANS": str(plans),
+        "PLANEXE_MAX_QUEUED_PLANS": str(max(100, plans)),
+        # The production timings, not the tests' short ones: with this many plans on 2 cores a
+        # 3 s lease can run out between two heartbeats of a busy runner.
+        "PLANEXE_HEARTBEAT_S": "5",
+        "PLANEXE_LEASE_S": "30",
+        "PLANEXE_POLL_S": "0.5",
+    }
+
+
 def fresh_run_dir(root: Path, detail: str, prompt: str = PROMPT) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     run_dir = root / "run"

@@ -26,6 +26,7 @@ from typing import Any
 
 import psutil
 from _common import PROMPT, Stopwatch, finish, header, table
+from _runs import many_plans_env
 from scale import create_db, db_counters, drop_db, pg_url
 
 from planexe.testing.llm_server import llm_server
@@ -93,18 +94,7 @@ def cpu(service: Service) -> tuple[float, float]:
 
 
 def run(root: Path, base_url: str, url: str, plans: int) -> dict[str, Any]:
-    extra = {
-        "PLANEXE_LLM_BASE_URL": base_url,
-        "PLANEXE_LLM_MODEL": "planexe-test",
-        "PLANEXE_MAX_CONCURRENT_PLANS": str(plans),
-        "PLANEXE_MAX_QUEUED_PLANS": str(max(100, plans)),
-        "PLANEXE_LOG_LEVEL": "warning",
-        # The production timings, not the tests' short ones: with this many plans on 2 cores a
-        # 3 s lease can run out between two heartbeats of a busy runner.
-        "PLANEXE_HEARTBEAT_S": "5",
-        "PLANEXE_LEASE_S": "30",
-        "PLANEXE_POLL_S": "0.5",
-    }
+    extra = many_plans_env(base_url, plans)
     root.mkdir(parents=True, exist_ok=True)
     service = Service(service_env(url, root, extra), root).start()
     db = url.rsplit("/", 1)[-1] if url.startswith("postgresql") else None

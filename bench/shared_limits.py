@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import PROMPT, Stopwatch, finish, header, table
+from _runs import many_plans_env
 
 from planexe.pipeline.events import iter_events
 from planexe.pipeline.rundir import EVENTS_FILE
@@ -104,18 +105,7 @@ def rate_per_s(args: argparse.Namespace) -> float:
 def run_plans(
     root: Path, server: LLMServer, args: argparse.Namespace, plans: int, configured: bool
 ) -> dict[str, Any]:
-    extra = {
-        "PLANEXE_LLM_BASE_URL": server.base_url,
-        "PLANEXE_LLM_MODEL": "planexe-test",
-        "PLANEXE_MAX_CONCURRENT_PLANS": str(plans),
-        "PLANEXE_MAX_QUEUED_PLANS": str(max(100, plans)),
-        "PLANEXE_LOG_LEVEL": "warning",
-        # The production timings, not the tests' short ones: with this many plans on 2 cores a
-        # 3 s lease can run out between two heartbeats of a busy runner.
-        "PLANEXE_HEARTBEAT_S": "5",
-        "PLANEXE_LEASE_S": "30",
-        "PLANEXE_POLL_S": "0.5",
-    }
+    extra = many_plans_env(server.base_url, plans)
     if configured:
         extra["PLANEXE_LLM_MAX_IN_FLIGHT"] = str(args.in_flight)
         extra["PLANEXE_LLM_REQUESTS_PER_MINUTE"] = str(args.rpm)
