@@ -14,9 +14,11 @@ its share when the lease runs out (the other replicas take it over only then).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,8 +53,9 @@ class RunnerPermits:
         self.settings = settings
         self.store = store
         self.worker_id = worker_id
-        # A short private directory: a Unix socket path may not exceed 107 bytes.
-        self.directory = Path(tempfile.mkdtemp(prefix="planexe-permits-"))
+        # A short private directory (a Unix socket path may not exceed 107 bytes), made by the
+        # broker at start (mode 0700) under an unguessable name.
+        self.directory = Path(tempfile.gettempdir()) / f"planexe-permits-{uuid.uuid4().hex[:16]}"
         self.broker = PermitBroker(self.directory / "broker.sock", rank_of=rank_of)
         self.broker.on_change = self._on_change
         self.broker.on_new_gate = self._on_new_gate
@@ -79,8 +82,8 @@ class RunnerPermits:
             )
         except StoreError as exc:
             self.log.warning("permit_shares_release_failed", error=str(exc))
-        with anyio.CancelScope(shield=True):
-            self.directory.rmdir() if self.directory.exists() and not any(self.directory.iterdir()) else None
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()  # empty once the broker removed its socket
 
     def _on_new_gate(self, gate: PermitGate) -> None:
         if gate.limits.any:
