@@ -39,7 +39,7 @@ def calls_in_time_order(service: Service, plan_ids: list[str]) -> list[dict[str,
 
 
 def test_six_fast_plans_against_a_provider_that_takes_eight_at_once_all_complete(make_service) -> None:
-    with llm_server(latency="fixed:0.02", max_concurrency=8) as server:
+    with llm_server(latency="fixed:0.05", max_concurrency=8) as server:
         svc = make_service(
             PLANEXE_MAX_CONCURRENT_PLANS="6",
             PLANEXE_LLM_BASE_URL=server.base_url,
@@ -54,8 +54,8 @@ def test_six_fast_plans_against_a_provider_that_takes_eight_at_once_all_complete
     refused = [e["outcome"] == "rate_limited" for e in calls]
     assert sum(refused) == stats["rejected_concurrency"]
     # One limit learnt for the six plans together: a few refusals at the start, then rare.
-    assert sum(refused) <= 20, stats
-    assert sum(refused[len(refused) // 2 :]) <= 4, sum(refused)
+    assert sum(refused) <= 30, stats
+    assert sum(refused[len(refused) // 2 :]) <= 6, sum(refused)  # of about 200
 
 
 def refusal_gaps(service: Service, plan_ids: list[str]) -> tuple[list[dict[str, Any]], list[float]]:
