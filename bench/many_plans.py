@@ -106,12 +106,15 @@ def run(root: Path, base_url: str, url: str, plans: int) -> dict[str, Any]:
         started = time.time()
         ids = [service.submit(prompt=f"{PROMPT} #{i}", detail="fast")["id"] for i in range(plans)]
         statuses: dict[str, str] = {}
+        errors: list[str] = []
         while len(statuses) < plans:
             for plan_id in ids:
                 if plan_id not in statuses:
-                    status = service.plan(plan_id)["status"]
-                    if status in TERMINAL:
-                        statuses[plan_id] = status
+                    plan = service.plan(plan_id)
+                    if plan["status"] in TERMINAL:
+                        statuses[plan_id] = plan["status"]
+                        if plan["status"] != "completed":
+                            errors.append(str((plan.get("error") or {}).get("message"))[:300])
             if time.time() - started > 600 + 10 * plans:
                 raise RuntimeError(f"plans unfinished; see {service.log_path}")
             time.sleep(0.5)
@@ -125,6 +128,7 @@ def run(root: Path, base_url: str, url: str, plans: int) -> dict[str, Any]:
     return {
         "plans": plans,
         "completed": sum(s == "completed" for s in statuses.values()),
+        "errors": errors,
         "elapsed_s": elapsed,
         "peak_running": sampler.peak_running,
         "rss_per_running_plan_mb": sampler.per_plan_at_peak_mb,
@@ -165,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   {name}: {results[name]['completed']}/{plans} in {results[name]['elapsed_s']:.1f} s")
     alone, many = results["alone"], results["many"]
     ratio = many["elapsed_s"] / alone["elapsed_s"]
-    rows = [[k, alone[k], many[k]] for k in many if k != "plans"]
+    rows = [[k, alone[k], many[k]] for k in many if k not in ("plans", "errors")]
+    for error in many["errors"]:
+        print(f"   a plan failed: {error}")
     print(table(rows, ["figure", "one alone", f"{args.plans} at once"]))
     summary = (
         f"many_plans: {many['completed']}/{args.plans} plans in {many['elapsed_s']:.1f} s, {ratio:.2f}x one alone "
