@@ -26,6 +26,7 @@ from planexe.llm.batch import OnError, run_batch_async
 from planexe.llm.permits.context import on_permit_wait, step_slack
 from planexe.pipeline import cancellation, hygiene
 from planexe.pipeline.context import RunContext, current_context
+from planexe.pipeline.quoting import quote_output
 from planexe.pipeline.rundir import Detail, PlanSpec, atomic_write_text
 
 M = TypeVar("M", bound=BaseModel)
@@ -198,12 +199,9 @@ class PlanTask(luigi.Task):
         return task_cls.output_model.model_validate(envelope["data"])
 
     def quote(self, *task_classes: type[PlanTask]) -> str:
-        """Earlier steps' outputs as prompt sections (heading + compact JSON)."""
-        parts = []
-        for cls in task_classes:
-            data = self.load(cls).model_dump(mode="json")
-            parts.append(f"## {cls.heading()}\n{json.dumps(data, ensure_ascii=False, separators=(',', ':'))}")
-        return "\n\n".join(parts)
+        """Earlier steps' outputs as prompt sections: a heading, then the output's digest or compact
+        text (``quoting.py``)."""
+        return "\n\n".join(f"## {cls.heading()}\n{quote_output(self.load(cls))}" for cls in task_classes)
 
     def brief(self, *task_classes: type[PlanTask]) -> str:
         """The standard user message: the project description, then the quoted steps."""

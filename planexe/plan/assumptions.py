@@ -11,7 +11,7 @@ from planexe.plan.common import Level, id_enum, list_of, retype, system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
 from planexe.plan.risks import RiskRegister
-from planexe.plan.text import Brief, Code, Sentence
+from planexe.plan.text import Brief, Code, Sentence, bullets, short
 
 MAKE_SYSTEM = system_prompt("""\
 You are a planning analyst writing down the assumptions this plan will rest on. A project \
@@ -125,6 +125,10 @@ class ConsolidatedAssumptions(BaseModel):
     assumptions: list[FinalAssumption]
     counts: AssumptionCounts
     review_verdict: str
+
+    def prompt_digest(self) -> str:
+        lines = [f"{a.id} [{a.category}, confidence {a.confidence}] {a.statement}" for a in self.assumptions]
+        return f"{bullets(lines, limit=len(lines))}\nReview: {short(self.review_verdict, 240)}"
 
 
 def assumption_ids(count: int) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pydantic import BaseModel, Field
 
 from planexe.pipeline.base import PlanTask
@@ -22,8 +24,15 @@ from planexe.plan.schedule import Schedule, ScheduleOutput
 from planexe.plan.stakeholders import Stakeholders, StakeholdersOutput
 from planexe.plan.swot import Swot, SwotOutput
 from planexe.plan.team import Team, TeamOutput
+from planexe.plan.text import bullets, short
 
 TOP_RISKS = 6
+QUOTED_ITEMS = 4  # items of each list the closing steps' prompts quote
+QUOTED_ITEM_CHARS = 150
+# Quoted by every closing step that asks for only part of the digest.
+ESSENTIALS = frozenset(
+    {"title", "purpose", "goal", "locations", "currency", "assessment", "budget", "schedule", "phases"}
+)
 TOP_CONCERNS = 6
 CONFIDENCE_ORDER = {"low": 0, "medium": 1, "high": 2}
 
@@ -55,6 +64,28 @@ class PlanDigestOutput(BaseModel):
     procurement: list[str]
     key_documents: list[str]
     data_to_collect: list[str]
+
+    def prompt_digest(self, only: Iterable[str] = ()) -> str:
+        """The digest as the closing steps read it: each list cut to its first items, each item short.
+
+        ``only`` names the fields a step needs besides the ``ESSENTIALS``; empty: every field.
+        """
+        wanted = set(only)
+        unknown = wanted - set(type(self).model_fields)
+        if unknown:
+            raise ValueError(f"not fields of the plan digest: {sorted(unknown)}")
+        lines: list[str] = []
+        for name, value in self.model_dump().items():
+            if wanted and name not in wanted and name not in ESSENTIALS:
+                continue
+            label = name.replace("_", " ").capitalize()
+            if isinstance(value, list):
+                items = [short(str(v), QUOTED_ITEM_CHARS) for v in value[:QUOTED_ITEMS]]
+                if items:
+                    lines.append(f"{label}:\n{bullets(items)}")
+            elif value:
+                lines.append(f"{label}: {value}")
+        return "\n".join(lines)
 
 
 def money(amount: float, currency: str) -> str:
@@ -168,3 +199,9 @@ class PlanDigest(PlanTask):
             key_documents=[d.name for d in to_find.documents + to_create.documents],
             data_to_collect=[f"{d.data} (week {d.needed_by_week})" for d in data.items],
         )
+
+
+def digest_brief(task: PlanTask, fields: Iterable[str] = ()) -> str:
+    """The standard brief with only part of the plan digest: the ``ESSENTIALS`` and ``fields``."""
+    digest: PlanDigestOutput = task.load(PlanDigest)
+    return f"# Project description\n{task.plan.prompt}\n\n## {PlanDigest.heading()}\n{digest.prompt_digest(fields)}"

@@ -12,7 +12,7 @@ from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.risks import RiskRegister
-from planexe.plan.text import Brief, Label, Phrase, Sentence
+from planexe.plan.text import Brief, Label, Phrase, Sentence, bullets, short
 
 BODIES_SYSTEM = system_prompt("""\
 You are a governance specialist setting up how this project will be directed and controlled. \
@@ -62,6 +62,13 @@ class GovernanceBody(BaseModel):
 
 class GovernanceBodiesOutput(BaseModel):
     bodies: list[GovernanceBody] = Field(min_length=2, max_length=4, description="Highest body first.")
+
+    def prompt_digest(self) -> str:
+        return bullets(
+            f"{b.name} (meets {b.meets}, escalates to {b.escalates_to}; members: {', '.join(b.members)}): "
+            f"{short(b.responsibilities, 200)}"
+            for b in self.bodies
+        )
 
 
 class DecisionRight(BaseModel):

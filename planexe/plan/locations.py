@@ -10,7 +10,7 @@ from planexe.pipeline.base import LLMStep
 from planexe.plan.common import system_prompt
 from planexe.plan.purpose import IdentifyPurpose
 from planexe.plan.setup import Setup
-from planexe.plan.text import Brief, Code, Label, Phrase, Sentence
+from planexe.plan.text import Brief, Code, Label, Phrase, Sentence, bullets
 
 LOCATIONS_SYSTEM = system_prompt("""\
 You are a site-selection adviser. Using the project description, recommend where the project \
@@ -54,6 +54,15 @@ class LocationsOutput(BaseModel):
     needs_physical_site: bool = Field(description="False only when the work is done entirely online.")
     locations: list[Location] = Field(min_length=1, max_length=3, description="Best option first.")
     summary: Brief = Field(description="The location decision in one or two sentences.")
+
+    def prompt_digest(self) -> str:
+        lines = [
+            f"{loc.name}: {loc.city_or_region}, {loc.country} ({loc.site_type}); to check: "
+            + ", ".join(loc.constraints)
+            for loc in self.locations
+        ]
+        site = "" if self.needs_physical_site else "No physical site needed.\n"
+        return f"{site}{bullets(lines)}\n{self.summary}"
 
 
 class OtherCurrency(BaseModel):

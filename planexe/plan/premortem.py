@@ -6,12 +6,14 @@ from pydantic import BaseModel, Field
 
 from planexe.pipeline.base import PlanTask
 from planexe.plan.common import Level, by_detail, compact, system_prompt
-from planexe.plan.digest import PlanDigest
+from planexe.plan.digest import PlanDigest, digest_brief
 from planexe.plan.risks import MIN_RISKS, RegisteredRisk, RiskRegister, RiskRegisterOutput, Severity
 from planexe.plan.text import Brief, Label, Paragraph, Sentence
 
 SCENARIOS_FULL = MIN_RISKS  # the register always holds at least this many risks
 SCENARIOS_FAST = 3
+# The parts of the plan digest a failure story draws on, besides the essentials.
+PREMORTEM_DIGEST = ("milestones", "key_assumptions", "team", "compliance", "procurement")
 
 PREMORTEM_SYSTEM = system_prompt("""\
 You are facilitating a premortem. Imagine it is one year after the planned end date and the \
@@ -60,7 +62,7 @@ class Premortem(PlanTask):
     async def produce(self) -> PremortemOutput:
         register: RiskRegisterOutput = self.load(RiskRegister)
         risks = register.risks[: by_detail(self.detail, SCENARIOS_FULL, SCENARIOS_FAST)]
-        context = self.brief(PlanDigest)
+        context = digest_brief(self, PREMORTEM_DIGEST)
 
         async def imagine(risk: RegisteredRisk) -> PremortemEntry:
             user = f"{context}\n\n# The risk that started the failure\n{compact(risk)}"

@@ -14,7 +14,7 @@ from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.purpose import IdentifyPurpose
 from planexe.plan.risks import RiskRegister
-from planexe.plan.text import Code, Label, Phrase, Sentence
+from planexe.plan.text import Code, Label, Phrase, Sentence, bullets
 
 CHARTER_SYSTEM = system_prompt("""\
 You are an experienced project manager writing the core of the project plan: the charter. Use the \
@@ -105,6 +105,28 @@ class ProjectTargets(BaseModel):
 
 class ProjectPlanOutput(ProjectCharter, ProjectTargets):
     budget_total: float = Field(ge=0, description="Sum of the budget lines plus contingency (computed).")
+
+    def prompt_digest(self) -> str:
+        """What the twenty steps that quote the plan use: the outcome, scope, dates and money."""
+        b = self.budget
+        lines = ", ".join(f"{line.category} {line.amount:,.0f}" for line in b.lines)
+        return "\n".join(
+            [
+                f"Goal: {self.goal}",
+                "Objectives:",
+                bullets(
+                    f"{o.objective} (target {o.target}, month {o.deadline_months})"
+                    for o in self.smart_objectives
+                ),
+                f"In scope: {'; '.join(self.scope_in)}",
+                f"Out of scope: {'; '.join(self.scope_out)}",
+                f"Deliverables: {'; '.join(d.name for d in self.deliverables)}",
+                f"Milestones: {'; '.join(f'{m.name} (week {m.due_week})' for m in self.milestones)}",
+                f"Success: {'; '.join(f'{c.criterion} ({c.target})' for c in self.success_criteria)}",
+                f"Budget: {self.budget_total:,.0f} {b.currency} with {b.contingency_percent:g} % contingency "
+                f"({lines}); funded by {'; '.join(b.funding_sources)}",
+            ]
+        )
 
 
 def budget_total(budget: BudgetOutline) -> float:

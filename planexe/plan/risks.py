@@ -9,9 +9,10 @@ from pydantic import BaseModel, Field
 from planexe.pipeline.base import LLMStep, PlanTask
 from planexe.plan.common import Level, system_prompt
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
-from planexe.plan.text import Brief, Label, Sentence
+from planexe.plan.text import Brief, Label, Sentence, bullets, short
 
 MIN_RISKS = 8  # the premortem takes up to this many of the top risks
+QUOTED_RISKS = 8  # later prompts quote this many of the highest risks
 
 RISKS_SYSTEM = system_prompt("""\
 You are a risk manager running the first risk workshop for this project. Identify the risks that \
@@ -84,6 +85,15 @@ class SeverityCounts(BaseModel):
 class RiskRegisterOutput(BaseModel):
     risks: list[RegisteredRisk] = Field(description="All risks, highest score first.")
     severity_counts: SeverityCounts = Field(description="How many risks of each severity.")
+
+    def prompt_digest(self) -> str:
+        counts = ", ".join(f"{n} {level}" for level, n in self.severity_counts.model_dump().items() if n)
+        lines = [
+            f"{r.id} ({r.severity}, {r.category}) {r.title}: {short(r.description, 200)} "
+            f"Mitigation: {short(r.mitigation, 160)} Owner: {r.owner_role}."
+            for r in self.risks[:QUOTED_RISKS]
+        ]
+        return f"{len(self.risks)} risks ({counts}); the {len(lines)} highest:\n{bullets(lines)}"
 
 
 def severity_of(score: int) -> Severity:

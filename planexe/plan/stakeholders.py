@@ -10,7 +10,7 @@ from planexe.pipeline.base import LLMStep
 from planexe.plan.common import Level, system_prompt
 from planexe.plan.locations import PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
-from planexe.plan.text import Brief, Label, Sentence
+from planexe.plan.text import Brief, Label, Sentence, bullets, short
 
 STAKEHOLDERS_SYSTEM = system_prompt("""\
 You are a stakeholder manager mapping everyone who can affect this project or is affected by it: \
@@ -44,6 +44,12 @@ class StakeholdersOutput(BaseModel):
     stakeholders: list[Stakeholder] = Field(
         min_length=6, max_length=10, description="Most influential first."
     )
+
+    def prompt_digest(self) -> str:
+        return bullets(
+            f"{s.name} ({s.kind}; interest {s.interest}, influence {s.influence}): needs {short(s.needs, 160)}"
+            for s in self.stakeholders
+        )
 
 
 class CommunicationItem(BaseModel):

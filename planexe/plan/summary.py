@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from planexe.pipeline.base import LLMStep
 from planexe.plan.common import system_prompt
-from planexe.plan.digest import PlanDigest
+from planexe.plan.digest import PlanDigest, digest_brief
 from planexe.plan.review import ReviewPlan
 from planexe.plan.text import Brief, Label, Paragraph, Phrase, Sentence
 
@@ -76,9 +76,18 @@ class ExecutiveSummary(LLMStep):
     output_model = ExecutiveSummaryOutput
     system_prompt = EXECUTIVE_SUMMARY_SYSTEM
 
+    def user_prompt(self) -> str:
+        digest = digest_brief(
+            self, ("objectives", "milestones", "key_assumptions", "top_risks", "team", "expert_concerns")
+        )
+        return f"{digest}\n\n{self.quote(ReviewPlan)}"
+
 
 class Pitch(LLMStep):
     title = "Pitch"
     depends_on = (PlanDigest,)
     output_model = PitchOutput
     system_prompt = PITCH_SYSTEM
+
+    def user_prompt(self) -> str:
+        return digest_brief(self, ("objectives", "deliverables", "milestones", "team", "swot"))

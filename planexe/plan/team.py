@@ -12,7 +12,7 @@ from planexe.plan.common import by_detail, compact, id_enum, list_of, retype, sy
 from planexe.plan.locations import Currency, CurrencyOutput, PhysicalLocations
 from planexe.plan.project_plan import ProjectPlan
 from planexe.plan.risks import RiskRegister
-from planexe.plan.text import Brief, Code, Label, Phrase, Sentence
+from planexe.plan.text import Brief, Code, Label, Phrase, Sentence, bullets
 from planexe.plan.wbs import PACKAGES_PER_PHASE, PHASES, WbsLevel1, WbsLevel2, outline, package_refs
 
 TEAM_SIZE = 8  # roles found
@@ -91,6 +91,13 @@ class TeamMember(TeamRole, RoleProfile):
 
 class EnrichTeamOutput(BaseModel):
     members: list[TeamMember]
+
+    def prompt_digest(self) -> str:
+        return bullets(
+            f"{m.title} ×{m.headcount} ({m.contract_type.replace('_', ' ')}, {m.monthly_cost:,.0f} a month "
+            f"each): {'; '.join(m.responsibilities)}"
+            for m in self.members
+        )
 
 
 class TeamFinding(BaseModel):

@@ -18,6 +18,7 @@ rather than rejected: one retry costs more than a few characters are worth.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -37,6 +38,16 @@ def clip(text: str, limit: int) -> str:
     if space >= limit * 0.6:
         cut = cut[:space]
     return cut.rstrip(" ,;:") + ELLIPSIS
+
+
+def short(text: str, limit: int = 160) -> str:
+    """``text`` clipped for a prompt digest."""
+    return clip(text.strip(), limit)
+
+
+def bullets(items: Iterable[str], limit: int = 12) -> str:
+    """One ``- item`` line per item, at most ``limit``."""
+    return "\n".join(f"- {item}" for item in list(items)[:limit])
 
 
 @dataclass(frozen=True)
