@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from planexe import __version__
 from planexe.llm.config import load_llm_config
 from planexe.log import configure_logging, get_logger, register_secret
+from planexe.plan.prompt_sizes import check_windows
 from planexe.settings import Settings, get_settings
 from planexe_api import web
 from planexe_api.auth import BearerToken
@@ -40,6 +41,7 @@ def build_state(
     settings: Settings, role: WorkerRole = WorkerRole.API, run_plans: bool | None = None
 ) -> AppState:
     llm_config = load_llm_config(settings)
+    check_windows(llm_config.chain, "full")  # a model too small for the prompts: refused here, not mid-plan
     url = settings.effective_database_url()
     revision = ensure_schema(url)
     store = Store.open(url)

@@ -59,15 +59,22 @@ def find_smollm2_model() -> Path:
     raise LocalLLMError(f"package {SMOLLM2_PACKAGE} holds no .gguf file; reinstall it with: {INSTALL_HINT}")
 
 
+# Defaults sized for PlanExe's prompts: every slot holds the largest prompt of a plan and its
+# answer (planexe/plan/prompt_sizes.py; a declared window below that is refused at start-up).
+DEFAULT_CTX = 8192  # tokens per slot: SmolLM2's trained context
+DEFAULT_PARALLEL = 2  # slots: two cores decode two answers at once faster than one after the other
+DEFAULT_TIMEOUT_S = 900  # a request waits for a slot behind others: what PlanExe should allow
+
+
 @dataclass(frozen=True)
 class ServerOptions:
     model: Path
     alias: str
     port: int = 8080  # 0: any free port
     threads: int | None = None  # None: llama.cpp's choice
-    ctx: int = 8192  # context tokens, shared by the parallel slots
-    parallel: int = 1  # requests decoded at once
-    max_tokens: int = 2048  # cap per answer; the provider sends no max_tokens
+    ctx: int = DEFAULT_CTX  # context tokens of each slot; llama.cpp gets ctx * parallel in all
+    parallel: int = DEFAULT_PARALLEL  # requests decoded at once
+    max_tokens: int = 2048  # cap per answer when a request sends none (PlanExe sends one per call)
     verbosity: int = LLAMA_LOG_WARNINGS
 
 
@@ -104,7 +111,8 @@ def start_server(options: ServerOptions) -> tuple[Any, str]:
     params.model_alias = {options.alias}
     params.hostnames = [HOST]
     params.port = options.port
-    params.n_ctx = options.ctx
+    # llama.cpp splits n_ctx over the slots; multiply, so each slot gets the context asked for.
+    params.n_ctx = options.ctx * options.parallel
     params.n_parallel = options.parallel
     params.n_predict = options.max_tokens
     params.verbosity = options.verbosity
@@ -135,8 +143,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="model id the server reports (default: smollm2, or the file name with --model)",
     )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: llama.cpp's choice)")
-    parser.add_argument("--ctx", type=int, default=8192, help="context size in tokens, shared by all slots")
-    parser.add_argument("--parallel", type=int, default=1, help="requests decoded at the same time")
+    parser.add_argument(
+        "--ctx",
+        type=int,
+        default=DEFAULT_CTX,
+        help=f"context tokens of each slot (default {DEFAULT_CTX}); llama.cpp gets ctx x parallel in all",
+    )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=DEFAULT_PARALLEL,
+        help=f"requests decoded at the same time (default {DEFAULT_PARALLEL})",
+    )
     parser.add_argument("--max-tokens", type=int, default=2048, help="cap on tokens per answer")
     parser.add_argument("--verbose", action="store_true", help="show llama.cpp's info log")
 
@@ -176,7 +194,12 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(f"Serving {options.model.name} as {options.alias!r} at {base_url} (Ctrl-C to stop).")
         print("Point PlanExe at it with:")
-        print(f"  PLANEXE_LLM_BASE_URL={base_url} PLANEXE_LLM_MODEL={options.alias}", flush=True)
+        print(
+            f"  PLANEXE_LLM_BASE_URL={base_url} PLANEXE_LLM_MODEL={options.alias} "
+            f"PLANEXE_LLM_CONTEXT_WINDOW={options.ctx} PLANEXE_LLM_TIMEOUT_S={DEFAULT_TIMEOUT_S} "
+            f"PLANEXE_MAX_CONCURRENT_LLM={options.parallel}",
+            flush=True,
+        )
         log.info("local_llm_started", base_url=base_url, model=str(options.model), alias=options.alias)
         # A timed wait keeps the main thread responsive to signals.
         while not stop.wait(0.5):

@@ -16,6 +16,7 @@ from functools import lru_cache
 from planexe.llm.config import load_llm_config, max_concurrent_llm
 from planexe.pipeline.base import PlanTask
 from planexe.pipeline.rundir import Detail
+from planexe.log import configure_logging
 from planexe.settings import get_settings
 
 
@@ -119,6 +120,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detail", choices=["full", "fast"], default="full")
     parser.add_argument("--concurrency", type=int, default=None, help="LLM calls in flight per batch")
     parser.add_argument("--format", choices=["text", "json", "mermaid"], default="text")
+    parser.add_argument(
+        "--prompts",
+        action="store_true",
+        help="also make an offline plan (a few seconds) and show each step's largest prompt in tokens",
+    )
+
+
+def _prompt_report(detail: Detail) -> dict[str, object]:
+    from planexe.plan.prompt_sizes import REFERENCE_PROMPT, measure, required_window
+
+    configure_logging(get_settings().log_format, "warning")  # the offline plan's own log is noise here
+    sizes = measure(detail)
+    return {
+        "largest_prompts": sizes,
+        "context_needed": required_window(detail, REFERENCE_PROMPT),
+        "reference_prompt_chars": len(REFERENCE_PROMPT),
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             }
             for c in stats.tasks
         ]
-        body = {
+        body: dict[str, object] = {
             "detail": args.detail,
             "tasks": tasks,
             "task_count": len(tasks),
@@ -145,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
             "concurrency": stats.concurrency,
             "critical_path": stats.critical_path,
         }
+        if args.prompts:
+            body["prompts"] = _prompt_report(args.detail)
         print(json.dumps(body, indent=2))
     else:
         print(f"{len(stats.tasks)} tasks")
@@ -154,4 +174,16 @@ def run(args: argparse.Namespace) -> int:
             f" (a batch of N calls takes ceil(N / {stats.concurrency}) rounds)"
         )
         print("  " + " -> ".join(stats.critical_path))
+        if args.prompts:
+            report = _prompt_report(args.detail)
+            sizes: dict[str, int] = report["largest_prompts"]  # type: ignore[assignment]
+            print(
+                f"largest prompts (estimated tokens, offline plan of a {report['reference_prompt_chars']}-character "
+                "description):"
+            )
+            for step, tokens in list(sizes.items())[:10]:
+                print(f"  {tokens:>6,}  {step}")
+            print(
+                f"context window needed: {report['context_needed']:,} tokens (a longer description needs more)"
+            )
     return 0

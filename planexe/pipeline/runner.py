@@ -143,6 +143,9 @@ def run_pipeline(
         clean_stale_temp_files(run_dir)
         try:
             ctx = open_context(run_dir, settings, attempt)
+            from planexe.plan.prompt_sizes import check_windows  # the plan steps import this package
+
+            check_windows(ctx.executor.chain, ctx.plan.detail, ctx.plan.prompt)
         except (ConfigError, PipelineError) as exc:
             return RunResult(ExitCode.CONFIG_ERROR, str(exc))
         if supervision.keepalive_fd is not None and supervision.keepalive_timeout_s > 0:

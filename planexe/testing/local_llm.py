@@ -52,20 +52,23 @@ def spawn_local_llm(
     log_file: BinaryIO,
     *,
     model: Path | None = None,
-    threads: int = 1,  # ggml's threads spin-wait for each other: on a busy CI machine, 2 threads can be 5x slower
-    ctx: int = 2048,
-    max_tokens: int = 256,
+    threads: int
+    | None = 1,  # ggml's threads spin-wait for each other: on a busy CI machine, 2 can be 5x slower
+    ctx: int | None = 2048,
+    max_tokens: int | None = 256,
+    parallel: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``python -m planexe.llm.local_server`` in its own process group, with its output going to ``log_file``."""
-    command = [
-        sys.executable,
-        "-m",
-        "planexe.llm.local_server",
-        "--port=0",
-        f"--threads={threads}",
-        f"--ctx={ctx}",
-        f"--max-tokens={max_tokens}",
-    ]
+    """Start ``python -m planexe.llm.local_server`` in its own process group, with its output going to
+    ``log_file``. An option given as None is left to ``planexe local-llm``'s default."""
+    command = [sys.executable, "-m", "planexe.llm.local_server", "--port=0"]
+    for flag, value in (
+        ("threads", threads),
+        ("ctx", ctx),
+        ("max-tokens", max_tokens),
+        ("parallel", parallel),
+    ):
+        if value is not None:
+            command.append(f"--{flag}={value}")
     if model is not None:
         command.append(f"--model={model}")
     return subprocess.Popen(
@@ -115,16 +118,20 @@ def stop_local_llm(proc: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S)
 def local_llm_server(
     *,
     model: Path | None = None,
-    threads: int = 1,
-    ctx: int = 2048,
-    max_tokens: int = 256,
+    threads: int | None = 1,
+    ctx: int | None = 2048,
+    max_tokens: int | None = 256,
+    parallel: int | None = None,
     startup_timeout_s: float = STARTUP_TIMEOUT_S,
 ) -> Iterator[str]:
-    """Start the local llama.cpp server and yield its base URL (``http://127.0.0.1:<port>/v1``)."""
+    """Start the local llama.cpp server and yield its base URL (``http://127.0.0.1:<port>/v1``); None
+    for an option keeps ``planexe local-llm``'s default."""
     with tempfile.TemporaryDirectory(prefix="planexe-local-llm-") as tmp:
         log_path = Path(tmp) / "server.log"
         with log_path.open("wb") as log_file:
-            proc = spawn_local_llm(log_file, model=model, threads=threads, ctx=ctx, max_tokens=max_tokens)
+            proc = spawn_local_llm(
+                log_file, model=model, threads=threads, ctx=ctx, max_tokens=max_tokens, parallel=parallel
+            )
         try:
             yield wait_until_ready(proc, log_path, startup_timeout_s)
         finally:
