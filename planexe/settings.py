@@ -95,6 +95,21 @@ class Settings(BaseSettings):
         "permit broker, which holds the provider limits for all of its plans. Leave it unset.",
     )
 
+    plan_max_cost: float | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="Default budget of a plan in USD: it stops (budget_exceeded) before its LLM calls cost "
+        "more, plus the calls in flight. Needs model prices. POST /plans max_cost overrides it.",
+    )
+    plan_max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=10**12,
+        description="Default budget of a plan in LLM tokens (prompt and answer); POST /plans max_tokens "
+        "overrides it.",
+    )
+
     # Storage
     database_url: str | None = Field(
         default=None,

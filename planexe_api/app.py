@@ -26,6 +26,7 @@ from planexe_api.db.models import WorkerRole
 from planexe_api.errors import install_error_handlers
 from planexe_api.metrics import Metrics
 from planexe_api.routes import health, plan_tasks, plans
+from planexe_api.services import budgets
 from planexe_api.services.pipeline_execution_service import PipelineExecutionService
 from planexe_api.services.plan_signals import PlanSignals
 from planexe_api.services.process_registry import ProcessRegistry
@@ -42,6 +43,7 @@ def build_state(
 ) -> AppState:
     llm_config = load_llm_config(settings)
     check_windows(llm_config.chain, "full")  # a model too small for the prompts: refused here, not mid-plan
+    budgets.check_startup(settings, llm_config.chain)
     url = settings.effective_database_url()
     revision = ensure_schema(url)
     store = Store.open(url)

@@ -44,6 +44,21 @@ class Metrics:
             registry=r,
         )
         self.llm_errors = Counter("planexe_llm_errors", "Failed LLM attempts by kind", ["kind"], registry=r)
+        self.llm_tokens = Counter(
+            "planexe_llm_tokens",
+            "LLM tokens by model id and kind (prompt, completion)",
+            ["model", "kind"],
+            registry=r,
+        )
+        self.llm_cost = Counter(
+            "planexe_llm_cost_usd", "LLM cost in USD by model id (priced models)", ["model"], registry=r
+        )
+        self.llm_repairs = Counter(
+            "planexe_llm_repairs",
+            "Answers accepted after removing a fence, think block or prose",
+            ["kind"],
+            registry=r,
+        )
         self.sse_events = Counter("planexe_sse_events_sent", "Events sent over SSE", registry=r)
 
     def observe_event(self, event: dict[str, Any]) -> None:
@@ -52,8 +67,13 @@ class Metrics:
             outcome = "succeeded" if kind == "task_succeeded" else "failed"
             self.task_duration.labels(outcome).observe(float(event["duration_s"]))
         elif kind == "llm_call":
-            self.llm_duration.labels(str(event.get("model", "?"))).observe(
-                float(event.get("duration_s") or 0)
-            )
+            model = str(event.get("model", "?"))
+            self.llm_duration.labels(model).observe(float(event.get("duration_s") or 0))
             if event.get("outcome") != "ok":
                 self.llm_errors.labels(str(event.get("outcome"))).inc()
+            for part in ("prompt", "completion"):
+                self.llm_tokens.labels(model, part).inc(max(0, int(event.get(f"{part}_tokens") or 0)))
+            if event.get("cost_usd") is not None:
+                self.llm_cost.labels(model).inc(max(0.0, float(event["cost_usd"])))
+            for repair in event.get("repairs") or []:
+                self.llm_repairs.labels(str(repair)).inc()

@@ -23,6 +23,19 @@ class PlanCreate(BaseModel):
     llm_model: str | None = Field(
         default=None, max_length=100, description="A configured model to try first."
     )
+    max_cost: float | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="Budget in USD: the plan stops (failed, budget_exceeded, resumable) before its LLM calls "
+        "cost more, plus the calls in flight. Needs prices for its models. Unset: PLANEXE_PLAN_MAX_COST.",
+    )
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=10**12,
+        description="Budget in LLM tokens, prompt and answer together; as max_cost. Unset: PLANEXE_PLAN_MAX_TOKENS.",
+    )
 
     @field_validator("prompt")
     @classmethod
@@ -33,6 +46,20 @@ class PlanCreate(BaseModel):
         if len(value) > MAX_PROMPT_CHARS:
             raise ValueError(f"is {len(value)} characters; shorten it to at most {MAX_PROMPT_CHARS}")
         return value
+
+
+class PlanResume(BaseModel):
+    """Optional body of POST /plans/{id}/resume: a new budget for the plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_cost: float | None = Field(default=None, gt=0, le=1_000_000, description="New budget in USD.")
+    max_tokens: int | None = Field(default=None, ge=1, le=10**12, description="New budget in tokens.")
+
+
+class BudgetOut(BaseModel):
+    max_cost: float | None = Field(description="USD; null: no cost limit.")
+    max_tokens: int | None = Field(description="Prompt and answer tokens; null: no token limit.")
 
 
 class ProgressOut(BaseModel):
@@ -49,13 +76,19 @@ class UsageOut(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     latency_s_total: float
+    cost_usd: float | None = Field(default=None, description="null: the model has no prices configured.")
 
 
 class LlmUsageOut(BaseModel):
     calls: int
     prompt_tokens: int
     completion_tokens: int
-    by_model: list[UsageOut] = Field(default_factory=list)
+    cost_usd: float | None = Field(
+        default=None, description="USD so far; null: no model that answered has prices."
+    )
+    by_model: list[UsageOut] = Field(
+        default_factory=list, description="By model id (e.g. openai/gpt-4o-mini), not config entry name."
+    )
 
 
 class ErrorOut(BaseModel):
@@ -89,6 +122,7 @@ class PlanOut(BaseModel):
     cancel_requested: bool
     progress: ProgressOut
     llm_usage: LlmUsageOut
+    budget: BudgetOut | None = Field(default=None, description="The plan's budget; null: none.")
     error: ErrorOut | None
     created_at: datetime
     started_at: datetime | None
@@ -127,6 +161,7 @@ class PlanOut(BaseModel):
                 calls=plan.llm_calls,
                 prompt_tokens=plan.prompt_tokens,
                 completion_tokens=plan.completion_tokens,
+                cost_usd=_usd(plan.cost_usd),
                 by_model=[
                     UsageOut(
                         model=u.model,
@@ -135,10 +170,12 @@ class PlanOut(BaseModel):
                         prompt_tokens=u.prompt_tokens,
                         completion_tokens=u.completion_tokens,
                         latency_s_total=round(u.latency_s_total, 3),
+                        cost_usd=_usd(u.cost_usd),
                     )
                     for u in usage or []
                 ],
             ),
+            budget=_budget(plan),
             error=error,
             created_at=plan.created_at,
             started_at=plan.started_at,
@@ -156,6 +193,17 @@ class PlanOut(BaseModel):
             },
             last_event_id=plan.last_event_seq,
         )
+
+
+def _usd(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _budget(plan: Plan) -> BudgetOut | None:
+    budget = (plan.parameters or {}).get("budget")
+    if not isinstance(budget, dict):
+        return None
+    return BudgetOut(max_cost=budget.get("max_cost"), max_tokens=budget.get("max_tokens"))
 
 
 class PlanListOut(BaseModel):

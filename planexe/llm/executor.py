@@ -33,7 +33,7 @@ from planexe.llm.pricing import call_cost
 from planexe.llm.providers import OpenAICompatProvider, Provider, make_provider
 from planexe.llm.retry import RetryPolicy, is_refusal
 from planexe.llm.strict import to_strict
-from planexe.llm.types import CallRecord, ChatRequest, ChatResponse, ErrorKind
+from planexe.llm.types import CallRecord, ChatRequest, ChatResponse, ErrorKind, SessionUsage
 from planexe.log import get_logger
 
 T = TypeVar("T", bound=BaseModel)
@@ -50,10 +50,10 @@ TRUNCATED_RETRY = (
 _clients: contextvars.ContextVar[dict[str, httpx.AsyncClient] | None] = contextvars.ContextVar(
     "planexe_llm_clients", default=None
 )
-# Names of the models that gave an accepted answer inside the current session: each
-# task's output says truthfully which models made it, also when tasks run as threads.
-_answered: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
-    "planexe_llm_answered", default=None
+# What the calls of the current session used, and which models answered: each task's output
+# says truthfully which models made it and what it cost, also when tasks run as threads.
+_usage: contextvars.ContextVar[SessionUsage | None] = contextvars.ContextVar(
+    "planexe_llm_usage", default=None
 )
 
 
@@ -80,6 +80,7 @@ class LLMExecutor:
         listeners: Sequence[Listener] = (),
         transport: httpx.AsyncBaseTransport | None = None,
         permits: PermitSource | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         if not chain:
             raise ValueError("the model chain is empty")
@@ -87,6 +88,7 @@ class LLMExecutor:
         self.policy = policy or RetryPolicy()
         self.listeners = list(listeners)
         self.transport = transport  # tests inject httpx.MockTransport here
+        self.guard = guard  # called before every attempt; raises to stop (the plan's budget)
         self.providers = {spec.name: make_provider(spec) for spec in self.chain}
         # Shared by every thread of the process that uses this executor; the service hands in its broker.
         self.permits: PermitSource = permits or LocalPermits()
@@ -99,25 +101,25 @@ class LLMExecutor:
         return all(spec.is_offline for spec in self.chain)
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[set[str]]:
-        """Share one HTTP client per model among every call made inside; yields the names of
-        the models that answered within the session (the outermost one, when nested)."""
-        answered = _answered.get()
-        if _clients.get() is not None and answered is not None:
-            yield answered
+    async def session(self) -> AsyncIterator[SessionUsage]:
+        """Share one HTTP client per model among every call made inside; yields what the calls
+        inside used and which models answered (the outermost session's record, when nested)."""
+        usage = _usage.get()
+        if _clients.get() is not None and usage is not None:
+            yield usage
             return
         clients: dict[str, httpx.AsyncClient] = {}
-        answered = set()
-        tokens = (_clients.set(clients), _answered.set(answered))
+        usage = SessionUsage()
+        tokens = (_clients.set(clients), _usage.set(usage))
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for name, provider in self.providers.items():
                     if isinstance(provider, OpenAICompatProvider):
                         clients[name] = await stack.enter_async_context(provider.new_client(self.transport))
-                yield answered
+                yield usage
         finally:
             _clients.reset(tokens[0])
-            _answered.reset(tokens[1])
+            _usage.reset(tokens[1])
 
     def _emit(self, record: CallRecord) -> None:
         for listener in self.listeners:
@@ -160,6 +162,8 @@ class LLMExecutor:
         asked = time.monotonic()  # the call's place in the permit queue, kept across refusals
         refused_since: float | None = None
         while True:
+            if self.guard is not None:
+                self.guard()
             started = time.perf_counter()
             request = ChatRequest(
                 messages=convo,
@@ -212,9 +216,6 @@ class LLMExecutor:
             else:
                 call.repairs = accepted.repairs
                 self._record(step, spec, attempt, started, "ok", call)
-                answered = _answered.get()
-                if answered is not None:
-                    answered.add(spec.model_id)
                 return accepted.value
             refused_for = 0.0
             if is_refusal(error):
@@ -307,27 +308,27 @@ class LLMExecutor:
             log.debug("llm_attempt", outcome=outcome, repairs=list(call.repairs), **fields)
         else:
             log.warning("llm_attempt", outcome=outcome, detail=detail, will_retry=will_retry, **fields)
-        self._emit(
-            CallRecord(
-                step=step,
-                model=spec.model_id,
-                attempt=attempt,
-                duration_s=duration,
-                outcome=outcome,
-                prompt_tokens=call.prompt_tokens,
-                completion_tokens=call.completion_tokens,
-                detail=detail,
-                extra={"served_model": call.served_model}
-                if call.served_model not in ("", spec.model_id)
-                else {},
-                model_name=spec.name if spec.name != spec.model_id else "",
-                repairs=call.repairs,
-                max_tokens=call.max_tokens,
-                prompt_tokens_est=call.prompt_est,
-                cost_usd=call_cost(spec, call.prompt_tokens, call.completion_tokens),
-                usage_estimated=call.usage_estimated,
-            )
+        record = CallRecord(
+            step=step,
+            model=spec.model_id,
+            attempt=attempt,
+            duration_s=duration,
+            outcome=outcome,
+            prompt_tokens=call.prompt_tokens,
+            completion_tokens=call.completion_tokens,
+            detail=detail,
+            extra={"served_model": call.served_model} if call.served_model not in ("", spec.model_id) else {},
+            model_name=spec.name if spec.name != spec.model_id else "",
+            repairs=call.repairs,
+            max_tokens=call.max_tokens,
+            prompt_tokens_est=call.prompt_est,
+            cost_usd=call_cost(spec, call.prompt_tokens, call.completion_tokens),
+            usage_estimated=call.usage_estimated,
         )
+        usage = _usage.get()
+        if usage is not None:
+            usage.add(record)
+        self._emit(record)
 
 
 @dataclasses.dataclass

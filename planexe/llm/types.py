@@ -58,3 +58,37 @@ class CallRecord:
     prompt_tokens_est: int = 0  # estimated before sending
     cost_usd: float | None = None  # None: no prices configured for the model
     usage_estimated: bool = False  # the server reported no usage; the token counts are estimates
+
+
+@dataclass
+class SessionUsage:
+    """What the calls made inside one executor session (one pipeline task) used."""
+
+    models: set[str] = field(default_factory=set)  # ids of the models that gave an accepted answer
+    calls: int = 0  # accepted answers
+    attempts: int = 0  # every attempt, failed ones included
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None  # None: no attempt had a price
+
+    def add(self, record: CallRecord) -> None:
+        self.attempts += 1
+        if record.outcome == "ok":
+            self.calls += 1
+            self.models.add(record.model)
+        self.prompt_tokens += record.prompt_tokens
+        self.completion_tokens += record.completion_tokens
+        if record.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + record.cost_usd
+
+    def summary(self) -> dict[str, Any]:
+        """The counts, for an output's envelope and the task's event (the models are listed there)."""
+        out: dict[str, Any] = {
+            "calls": self.calls,
+            "attempts": self.attempts,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+        if self.cost_usd is not None:
+            out["cost_usd"] = round(self.cost_usd, 8)
+        return out

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from planexe import faults
 from planexe.llm.batch import OnError, run_batch_async
 from planexe.llm.permits.context import on_permit_wait, step_slack
+from planexe.llm.types import SessionUsage
 from planexe.pipeline import cancellation, hygiene
 from planexe.pipeline.context import RunContext, current_context
 from planexe.pipeline.quoting import quote_output
@@ -142,8 +143,8 @@ class PlanTask(luigi.Task):
         started = time.time()
         executor = self.ctx.executor
         # One event loop per task run, around the whole step (never one per item).
-        result, answered = asyncio.run(self._produce_in_session())
-        models = sorted(answered)
+        result, usage = asyncio.run(self._produce_in_session())
+        models = sorted(usage.models)
         offline_names = {spec.model_id for spec in executor.chain if spec.is_offline}
         envelope = {
             "step": self.step_name(),
@@ -155,10 +156,13 @@ class PlanTask(luigi.Task):
             "created_at": round(started, 3),
             "data": result.model_dump(mode="json"),
         }
+        if usage.attempts:
+            # What this step's calls used and cost; the task's success event repeats it.
+            envelope["usage"] = self._planexe_usage = usage.summary()
         atomic_write_text(Path(self.output().path), json.dumps(envelope, ensure_ascii=False, indent=1))
         faults.reached("after_output", task=self.step_name(), run=self.attempt)
 
-    async def _produce_in_session(self) -> tuple[BaseModel, set[str]]:
+    async def _produce_in_session(self) -> tuple[BaseModel, SessionUsage]:
         ident = cancellation.enter()
         from planexe.pipeline.graph import slack_rounds
 
@@ -169,8 +173,8 @@ class PlanTask(luigi.Task):
         if pause is not None:
             on_permit_wait.set(pause.add)
         try:
-            async with self.ctx.executor.session() as answered:
-                return await self.produce(), answered
+            async with self.ctx.executor.session() as usage:
+                return await self.produce(), usage
         finally:
             cancellation.leave(ident)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from planexe.llm.budget import Budget, BudgetGuard
 from planexe.llm.config import load_llm_config, max_concurrent_llm
 from planexe.llm.executor import LLMExecutor
 from planexe.llm.permits.client import BrokerPermits
@@ -26,6 +27,7 @@ class RunContext:
     executor: LLMExecutor
     events: EventWriter
     max_concurrent_llm: int
+    budget: BudgetGuard | None = None  # the plan's max_cost / max_tokens, when it has one
 
     @property
     def offline(self) -> bool:
@@ -51,13 +53,16 @@ def open_context(run_dir: Path, settings: Settings | None = None, attempt: int =
     # Under the service, the runner's broker holds the limits for all of its plans; alone,
     # the executor's own permits hold them for this plan.
     socket = settings.llm_permit_socket
+    budget = Budget.from_plan(plan.extra.get("budget"))
+    guard = BudgetGuard(budget, events.path, attempt) if budget is not None else None
     executor = LLMExecutor(
         chain,
         policy=RetryPolicy.from_settings(settings),
         listeners=[events.llm_call],
         permits=BrokerPermits(socket, plan.plan_id or str(run_dir)) if socket else None,
+        guard=guard.check if guard is not None else None,
     )
-    _current = RunContext(run_dir, plan, executor, events, max_concurrent_llm(settings, chain))
+    _current = RunContext(run_dir, plan, executor, events, max_concurrent_llm(settings, chain), guard)
     return _current
 
 

@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     CONFIG_ERROR = 3  # plan.json or the LLM configuration cannot be used
     LOCKED = 4  # another process holds the run directory
     INTERRUPTED = 5  # stopped by SIGTERM/SIGINT; the next run resumes
+    BUDGET_EXCEEDED = 6  # the plan spent its budget (max_cost / max_tokens); resumable with a higher one
 
     @property
     def reason(self) -> str:
@@ -30,4 +31,5 @@ _REASONS = {
     ExitCode.CONFIG_ERROR: "the plan or LLM configuration is invalid",
     ExitCode.LOCKED: "another process is running this plan",
     ExitCode.INTERRUPTED: "interrupted",
+    ExitCode.BUDGET_EXCEEDED: "the plan's budget is spent",
 }

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from planexe.llm.config import load_llm_config, max_concurrent_llm
+from planexe.log import configure_logging
 from planexe.pipeline.base import PlanTask
 from planexe.pipeline.rundir import Detail
-from planexe.log import configure_logging
 from planexe.settings import get_settings
 
 

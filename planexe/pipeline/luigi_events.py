@@ -88,6 +88,8 @@ def _on_success(task: PlanTask) -> None:
         duration_s=_duration(task),
         output=task.output_filename(),
         outputs=list(task.output_files()),
+        # The step's LLM calls, tokens and cost (per task; each call has its own llm_call event).
+        **({"llm": task._planexe_usage} if getattr(task, "_planexe_usage", None) else {}),
     )
 
 

@@ -226,8 +226,13 @@ def _finish(ctx: RunContext, run_dir: Path, exit_code: ExitCode, started: float)
     """Say how the run ended, in events.jsonl and to the caller."""
     failed, message = _failed_tasks(ctx)
     reason = exit_code.reason
+    spent_out = ctx.budget.exceeded() if ctx.budget is not None else None
     if exit_code is ExitCode.SUCCESS and not (run_dir / REPORT_FILE).exists():
         exit_code, reason = ExitCode.TASK_FAILED, "the run ended without writing report.html"
+    elif exit_code is ExitCode.TASK_FAILED and spent_out:
+        # The steps that failed were refused their next call: the budget, not a model, stopped them.
+        exit_code = ExitCode.BUDGET_EXCEEDED
+        reason = f"budget exceeded: {spent_out}; its finished steps are kept: resume it with a higher budget"
     elif exit_code is ExitCode.TASK_FAILED and message:
         reason = f"task failed: {message}"
     duration = time.perf_counter() - started

@@ -169,6 +169,21 @@ def read_envelope(run_dir: str, task: type[PlanTask]) -> dict[str, Any]:
     return envelope
 
 
+def plan_usage(run_dir: str) -> dict[str, Any] | None:
+    """What every step's LLM calls used together (tokens, and cost where the models have prices)."""
+    total: dict[str, Any] = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0}
+    costs = []
+    for task in STEPS:
+        usage = read_envelope(run_dir, task).get("usage") or {}
+        for key in total:
+            total[key] += int(usage.get(key) or 0)
+        if usage.get("cost_usd") is not None:
+            costs.append(float(usage["cost_usd"]))
+    if costs:
+        total["cost_usd"] = round(sum(costs), 6)
+    return total if total["calls"] else None
+
+
 def summary_text(summary: ExecutiveSummaryOutput) -> str:
     """The executive summary as the report's opening text: paragraphs, then key numbers as bullets."""
     recommendation = summary.recommendation.replace("_", " ")
@@ -216,6 +231,7 @@ class Report(PlanTask):
                     data=data,
                     offline=bool(envelope.get("offline")),
                     models=[str(m) for m in envelope.get("models") or []],
+                    usage=envelope.get("usage"),
                 )
             )
         purpose: PurposeOutput = self.load(IdentifyPurpose)
@@ -230,6 +246,7 @@ class Report(PlanTask):
             offline=offline,
             generated_at=datetime.now(UTC),
             summary=summary_text(self.load(ExecutiveSummary)),
+            usage=plan_usage(self.run_dir),
         )
         atomic_write_text(Path(self.run_dir) / REPORT_FILE, html)
         return ReportManifest(

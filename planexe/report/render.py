@@ -38,7 +38,17 @@ class Section:
     title: str  # heading
     data: Any  # the step's output as JSON-able data (dict/list/scalars)
     offline: bool  # made by the offline template generator (not a language model)
-    models: list[str]  # names of the models that made it ([] for code-only steps)
+    models: list[str]  # ids of the models that made it ([] for code-only steps)
+    usage: dict[str, Any] | None = None  # its LLM calls, tokens and cost_usd (the envelope's "usage")
+
+
+def usage_text(usage: dict[str, Any] | None) -> str:
+    """'12,345 tokens, 0.0123 USD' (the cost only when the models have prices)."""
+    if not usage:
+        return ""
+    tokens = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
+    cost = usage.get("cost_usd")
+    return f"{tokens:,} tokens" + (f", {float(cost):.4f} USD" if cost is not None else "")
 
 
 class _Anchors:
@@ -80,10 +90,11 @@ def _badges(section: Section) -> str:
         return '<span class="badge offline" title="Made by the offline template generator">offline template</span>'
     if not section.models:
         return '<span class="badge code" title="Computed by code, no language model">computed</span>'
+    spent = usage_text(section.usage)
     return "".join(
         f'<span class="badge" title="Model that wrote this section">{escape(str(m))}</span>'
         for m in dict.fromkeys(section.models)
-    )
+    ) + (f'<span class="badge code" title="What its LLM calls used">{escape(spent)}</span>' if spent else "")
 
 
 def _section(anchor: str, number: int, title: str, body: str, badges: str = "") -> str:
@@ -112,8 +123,10 @@ def render_report(
     offline: bool,
     generated_at: datetime,
     summary: str | None = None,
+    usage: dict[str, Any] | None = None,
 ) -> str:
-    """The complete report as an HTML5 string (UTF-8, no external resources)."""
+    """The complete report as an HTML5 string (UTF-8, no external resources); ``usage`` is the whole
+    plan's LLM use (tokens, cost_usd), shown on the cover."""
     anchors = _Anchors()
     entries: list[tuple[str, str, bool]] = []  # (anchor, title, offline) for the contents list
     bodies: list[str] = []
@@ -146,6 +159,7 @@ def render_report(
         f"<span>{_count(len(sections), 'plan section')}</span>",
         f"<span>{_count(len(gantt), 'scheduled task')}</span>",
         "<span>Made offline, without a language model</span>" if offline else "",
+        f"<span>LLM: {escape(usage_text(usage))}</span>" if usage else "",
     ]
     return "".join(
         [

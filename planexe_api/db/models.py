@@ -149,6 +149,7 @@ class Plan(Base):
     llm_calls: Mapped[int] = mapped_column(default=0, server_default="0")
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cost_usd: Mapped[float | None] = mapped_column(Float)  # NULL: no call had a price (unknown, not 0)
 
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -216,6 +217,7 @@ class LlmUsage(Base):
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     latency_s_total: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # seconds
+    cost_usd: Mapped[float | None] = mapped_column(Float)  # NULL: the model has no prices
 
 
 class Worker(Base):

@@ -195,7 +195,13 @@ def request_cancel(session: Session, plan_id: str, *, now: datetime | None = Non
     return plan
 
 
-def resume_plan(session: Session, plan_id: str, *, now: datetime | None = None) -> Plan:
+def resume_plan(
+    session: Session,
+    plan_id: str,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Plan:
     """Put a failed or cancelled plan back in the queue; its finished tasks are reused.
 
     Clears the error, the cancel flag and ``started_at``/``finished_at``, and
@@ -213,6 +219,8 @@ def resume_plan(session: Session, plan_id: str, *, now: datetime | None = None) 
     if plan.status not in (PlanStatus.FAILED, PlanStatus.CANCELLED):
         raise InvalidTransition(plan_id, plan.status, "resumed")
     plan.status = PlanStatus.QUEUED
+    if parameters is not None:
+        plan.parameters = dict(parameters)  # a resume that changes them (a raised budget)
     plan.attempt = 0
     plan.cancel_requested = False
     plan.error_code = plan.error_message = plan.failed_task = None

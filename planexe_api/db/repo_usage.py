@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from planexe_api.db import upsert
@@ -23,6 +23,11 @@ class UsageDelta:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0  # seconds
+    cost_usd: float | None = None  # None: no attempt had a price
+
+    def add_cost(self, cost: float | None) -> None:
+        if cost is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + cost
 
 
 def add_usage(
@@ -49,11 +54,15 @@ def add_usage(
 def plan_increments(usage: Mapping[str, UsageDelta]) -> dict[str, Any]:
     """``UPDATE plans SET`` values that add ``usage`` to the plan's totals."""
     deltas = usage.values()
-    return {
+    values: dict[str, Any] = {
         "llm_calls": Plan.llm_calls + sum(u.calls for u in deltas),
         "prompt_tokens": Plan.prompt_tokens + sum(u.prompt_tokens for u in deltas),
         "completion_tokens": Plan.completion_tokens + sum(u.completion_tokens for u in deltas),
     }
+    costs = [u.cost_usd for u in deltas if u.cost_usd is not None]
+    if costs:
+        values["cost_usd"] = func.coalesce(Plan.cost_usd, 0.0) + sum(costs)
+    return values
 
 
 def store_usage(session: Session, *, plan_id: str, usage: Mapping[str, UsageDelta]) -> None:
@@ -77,18 +86,18 @@ def store_usage(session: Session, *, plan_id: str, usage: Mapping[str, UsageDelt
                 "prompt_tokens": u.prompt_tokens,
                 "completion_tokens": u.completion_tokens,
                 "latency_s_total": u.latency_s,
+                "cost_usd": u.cost_usd,
             }
             for model, u in usage.items()
         ]
     )
     excluded = stmt.excluded
     counters = ("calls", "failed_attempts", "prompt_tokens", "completion_tokens", "latency_s_total")
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[table.c.plan_id, table.c.model],
-            set_={name: table.c[name] + excluded[name] for name in counters},
-        )
-    )
+    set_ = {name: table.c[name] + excluded[name] for name in counters}
+    # NULL means "no price": a priced delta adds to NULL as to 0, an unpriced one changes nothing.
+    cost = table.c.cost_usd
+    set_["cost_usd"] = func.coalesce(cost + excluded.cost_usd, cost, excluded.cost_usd)
+    session.execute(stmt.on_conflict_do_update(index_elements=[table.c.plan_id, table.c.model], set_=set_))
 
 
 def usage_for_plan(session: Session, plan_id: str) -> list[LlmUsage]:

@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from planexe_api.db import repo_plans
 from planexe_api.errors import ApiError
 from planexe_api.routes.sse import EventStream
-from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut
+from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut, PlanResume
 from planexe_api.services import plan_actions
 from planexe_api.services.plan_actions import (
     IDEMPOTENCY_KEY_MAX_CHARS,
@@ -80,9 +80,14 @@ async def cancel_plan(plan_id: str, state: State) -> PlanOut:
 
 
 @router.post("/{plan_id}/resume", response_model=PlanOut, status_code=202)
-async def resume_plan(plan_id: str, state: State) -> PlanOut:
-    """Queue a failed or cancelled plan again; its finished tasks are reused, not re-run."""
-    return await plan_actions.resume_plan(state, plan_id)
+async def resume_plan(plan_id: str, state: State, body: PlanResume | None = None) -> PlanOut:
+    """Queue a failed or cancelled plan again; its finished tasks are reused, not re-run.
+
+    An optional body ``{"max_cost": ..., "max_tokens": ...}`` raises the plan's budget; a plan
+    that stopped at its budget (``budget_exceeded``) needs a higher one (409 ``budget_too_low``).
+    """
+    budget = body or PlanResume()
+    return await plan_actions.resume_plan(state, plan_id, budget.max_cost, budget.max_tokens)
 
 
 @router.get("/{plan_id}/files", response_model=list[FileOut])

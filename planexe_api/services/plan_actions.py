@@ -23,7 +23,7 @@ from planexe_api.db.errors import DuplicateIdempotencyKey, InvalidCursor, Invali
 from planexe_api.db.models import Plan, PlanStatus
 from planexe_api.errors import ApiError, Conflict, NotFound, TooManyPlans
 from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut
-from planexe_api.services import plan_eta
+from planexe_api.services import budgets, plan_eta
 from planexe_api.state import AppState
 
 # Input limits, checked by each face's own input schema (FastAPI's, the MCP tools')
@@ -75,12 +75,13 @@ def _load(session: Session, plan_id: str) -> PlanOut:
 async def create_plan(state: AppState, body: PlanCreate, idempotency_key: str | None = None) -> CreatedPlan:
     """Queue a plan. The same ``idempotency_key`` again returns the first plan (or a
     Conflict if the request differs); a full queue raises TooManyPlans."""
-    if body.llm_model is not None:
-        try:
-            state.llm_config.chain_for(body.llm_model)
-        except LLMConfigError as exc:
-            raise ApiError(exc.problem, code="unknown_model") from exc
+    try:
+        chain = state.llm_config.chain_for(body.llm_model)
+    except LLMConfigError as exc:
+        raise ApiError(exc.problem, code="unknown_model") from exc
     settings = state.settings
+    budget = budgets.requested(body.max_cost, body.max_tokens, settings)
+    budgets.check_priced(budget, chain)
 
     def create(session: Session) -> CreatedPlan:
         if idempotency_key:
@@ -98,6 +99,7 @@ async def create_plan(state: AppState, body: PlanCreate, idempotency_key: str | 
                 prompt=body.prompt,
                 detail=body.detail,
                 llm_model=body.llm_model,
+                parameters={budgets.BUDGET_KEY: budget} if budget else None,
                 idempotency_key=idempotency_key or None,
             )
         except DuplicateIdempotencyKey:
@@ -116,7 +118,16 @@ async def create_plan(state: AppState, body: PlanCreate, idempotency_key: str | 
 
 
 def _replay(existing: Plan, body: PlanCreate) -> PlanOut:
-    if (existing.prompt, existing.detail, existing.llm_model) != (body.prompt, body.detail, body.llm_model):
+    asked = budgets.of(existing) or {}
+    same_budget = all(
+        given is None or asked.get(name) == given
+        for name, given in (("max_cost", body.max_cost), ("max_tokens", body.max_tokens))
+    )
+    if (existing.prompt, existing.detail, existing.llm_model) != (
+        body.prompt,
+        body.detail,
+        body.llm_model,
+    ) or not same_budget:
         raise Conflict(
             "this Idempotency-Key was already used for a different request; use a new key for a new plan",
             code="idempotency_key_reused",
@@ -178,12 +189,23 @@ async def cancel_plan(state: AppState, plan_id: str) -> PlanOut:
     return out
 
 
-async def resume_plan(state: AppState, plan_id: str) -> PlanOut:
-    """Queue a failed or cancelled plan again, reusing its finished tasks."""
+async def resume_plan(
+    state: AppState, plan_id: str, max_cost: float | None = None, max_tokens: int | None = None
+) -> PlanOut:
+    """Queue a failed or cancelled plan again, reusing its finished tasks; ``max_cost`` or
+    ``max_tokens`` raise its budget (a plan its budget stopped needs a higher one)."""
 
     def resume(session: Session) -> PlanOut:
+        plan = repo_plans.get_plan(session, plan_id)
+        if plan is None:
+            raise plan_not_found(plan_id)
+        parameters = None
+        if max_cost is not None or max_tokens is not None or plan.error_code == budgets.STOPPED_CODE:
+            budget = budgets.raised(plan, max_cost, max_tokens)
+            budgets.check_priced(budget, state.llm_config.chain_for(plan.llm_model))
+            parameters = {**(plan.parameters or {}), budgets.BUDGET_KEY: budget}
         try:
-            return PlanOut.of(repo_plans.resume_plan(session, plan_id))
+            return PlanOut.of(repo_plans.resume_plan(session, plan_id, parameters=parameters))
         except PlanNotFound as exc:
             raise plan_not_found(plan_id) from exc
         except InvalidTransition as exc:

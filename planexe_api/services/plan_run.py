@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from planexe_api.db import repo_events, repo_leases
 from planexe_api.db.errors import StoreError
 from planexe_api.db.models import Plan, PlanStatus, utcnow
 from planexe_api.metrics import Metrics
+from planexe_api.services import budgets
 from planexe_api.services.outcome import Action, Decision, RunEnd, decide
 from planexe_api.services.pipeline_execution_service import PipelineExecutionService
 from planexe_api.services.plan_signals import PlanSignals
@@ -50,6 +52,7 @@ class Claim:
     llm_model: str | None
     created_at: datetime
     priority: int = 0  # the plan's; its LLM calls go first when permits are scarce
+    budget: dict[str, Any] | None = None  # limits and spend so far, for plan.json (services/budgets.py)
 
     @classmethod
     def of(cls, plan: Plan) -> Claim:
@@ -62,6 +65,7 @@ class Claim:
             plan.llm_model,
             plan.created_at,
             plan.priority,
+            budgets.for_run(plan),
         )
 
     @property
@@ -138,7 +142,13 @@ class PlanRun:
         c, d = self.claim, self.deps
         run_dir = d.execution.run_dir(c.plan_id)
         stored, restored = await self._prepare(run_dir)
-        spec = PlanSpec(prompt=c.prompt, detail=c.detail, llm_model=c.llm_model, plan_id=c.plan_id)  # type: ignore[arg-type]
+        spec = PlanSpec(
+            prompt=c.prompt,
+            detail=c.detail,  # type: ignore[arg-type]
+            llm_model=c.llm_model,
+            plan_id=c.plan_id,
+            extra={"budget": c.budget} if c.budget else {},
+        )
         launch = await anyio.to_thread.run_sync(lambda: d.execution.launch_spec(spec, run=c.token))
         self.sync = PlanSync(
             d.store, c.plan_id, c.token, run_dir, stored, observer=d.metrics, signals=d.signals

@@ -154,6 +154,7 @@ class PlanSync:
             usage.prompt_tokens += int(event.get("prompt_tokens") or 0)
             usage.completion_tokens += int(event.get("completion_tokens") or 0)
             usage.latency_s += float(event.get("duration_s") or 0)
+            usage.add_cost(event.get("cost_usd"))
 
     def _add_file(self, batch: Batch, name: str, task: str) -> None:
         try:

@@ -221,7 +221,7 @@ def test_each_session_records_only_the_models_that_answered_inside_it() -> None:
                 await executor.structured([{"role": "user", "content": name}], Answer, step=name)
             async with executor.session() as inner:  # a nested session shares the outer record
                 assert inner is answered
-            seen[name] = set(answered)
+            seen[name] = set(answered.models)
 
     async def go() -> None:
         x_in, y_in = anyio.Event(), anyio.Event()
