@@ -1,7 +1,7 @@
 """LLM cost: what a plan's calls cost, in total and by model.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-01
 
 ``plans.cost_usd`` and ``llm_usage.cost_usd`` add up the cost of every LLM
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
