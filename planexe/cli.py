@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("planexe_api.demo_command", "start the service and follow a demo plan (what `make run` does)"),
     "serve": ("planexe_api.serve_command", "run the HTTP API (and, unless PLANEXE_RUNNER=false, run plans)"),
     "worker": ("planexe_api.worker_command", "run plans from the shared database, without HTTP"),
+    "mcp": (
+        "planexe_api.mcp.stdio_command",
+        "serve PlanExe's MCP tools over stdio, forwarding to a running service",
+    ),
     "db": ("planexe_api.db.cli", "database schema: upgrade, current, check"),
     "llm-server": ("planexe.llm.server.cli", "run an OpenAI-compatible test server with latency and faults"),
     "local-llm": (

@@ -171,6 +171,22 @@ class Settings(BaseSettings):
         "open a crash window on purpose (see planexe/faults.py). Leave unset.",
     )
 
+    # MCP endpoint (/mcp, docs/mcp.md)
+    mcp_allowed_hosts: str = Field(
+        default="localhost,127.0.0.1,[::1]",
+        description="Host names (comma-separated; any port) that /mcp answers for, and whose http(s) "
+        "origins it accepts: the MCP SDK's DNS-rebinding protection. Add your public host name when "
+        "serving beyond loopback; * turns the check off.",
+    )
+    mcp_dedupe_window_s: float = Field(
+        default=600,
+        ge=0,
+        le=86400,
+        description="MCP plan_create without an idempotency key returns a plan with the same prompt, "
+        "detail and model made this many seconds before (not failed or cancelled) instead of "
+        "queueing a copy; 0 turns this off.",
+    )
+
     # Logging
     log_format: Literal["auto", "console", "json"] = Field(
         default="auto", description="auto: console on a terminal, JSON otherwise."

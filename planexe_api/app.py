@@ -24,6 +24,7 @@ from planexe_api.auth import BearerToken
 from planexe_api.db.migrate import ensure_schema
 from planexe_api.db.models import WorkerRole
 from planexe_api.errors import install_error_handlers
+from planexe_api.mcp import endpoint as mcp_endpoint
 from planexe_api.metrics import Metrics
 from planexe_api.routes import health, plan_tasks, plans
 from planexe_api.services import budgets
@@ -80,7 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runner=state.runner.worker_id if state.runner else None,
             offline=state.llm_config.is_offline,
         )
-        async with anyio.create_task_group() as tg:
+        # /mcp's session manager hosts the MCP requests in its own task group (docs/mcp.md).
+        app.state.mcp, mcp_running = mcp_endpoint.start(state)
+        async with mcp_running, anyio.create_task_group() as tg:
             if state.runner is not None:
                 await state.runner.start(tg)
             try:
@@ -114,5 +117,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(plans.router)
     app.include_router(plan_tasks.router)
     app.include_router(health.router)
+    app.router.routes.append(mcp_endpoint.route())
     web.install(app)
     return app

@@ -5,9 +5,11 @@ ApiError
 ├── Conflict          409 (state does not allow the action; report not ready; idempotency clash)
 ├── TooManyPlans      429 queue_full, with Retry-After
 ├── Unauthorized      401 unauthorized
-└── Unavailable       503
-Store errors: StoreUnavailable (database down or restarting) -> 503
-``database_unavailable`` with Retry-After; any other StoreError -> 500 ``store_error``.
+├── Unavailable       503
+└── StoreFailed       500 store_error
+Store errors become ApiErrors in ``as_api_error``: StoreUnavailable (database down
+or restarting) -> 503 ``database_unavailable`` with Retry-After; any other
+StoreError -> 500 ``store_error``.
 Request validation (FastAPI's) becomes 422 ``invalid_request`` naming each field.
 """
 
@@ -64,6 +66,11 @@ class Unavailable(ApiError):
     code = "unavailable"
 
 
+class StoreFailed(ApiError):
+    status = 500
+    code = "store_error"
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"code": code, "message": scrub(message), **extra}
 
@@ -73,7 +80,17 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def _describe(err: dict[str, Any]) -> str:
+def as_api_error(exc: StoreError) -> ApiError:
+    """What a client is told when the store fails: every face (REST, MCP) says the same."""
+    if isinstance(exc, StoreUnavailable):
+        return Unavailable(
+            f"{exc.message}; retry shortly", code="database_unavailable", headers={"Retry-After": "2"}
+        )
+    return StoreFailed(exc.message)
+
+
+def describe_validation_error(err: Any) -> str:
+    """One pydantic error as ``field: problem``, the wording of every ``invalid_request``."""
     field = _field(tuple(err.get("loc", ())))
     kind = err.get("type", "")
     if kind == "extra_forbidden":
@@ -90,7 +107,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [_describe(e) for e in exc.errors()]
+        problems = [describe_validation_error(e) for e in exc.errors()]
         return JSONResponse(
             error_body("invalid_request", "; ".join(problems), errors=problems), status_code=422
         )
@@ -100,18 +117,14 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
-    @app.exception_handler(StoreUnavailable)
-    async def _store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
-        return JSONResponse(
-            error_body("database_unavailable", f"{exc.message}; retry shortly"),
-            status_code=503,
-            headers={"Retry-After": "2"},
-        )
-
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
-        log.error("store_error", path=request.url.path, error=exc.message)
-        return JSONResponse(error_body("store_error", exc.message), status_code=500)
+        error = as_api_error(exc)
+        if not isinstance(exc, StoreUnavailable):
+            log.error("store_error", path=request.url.path, error=exc.message)
+        return JSONResponse(
+            error_body(error.code, error.message), status_code=error.status, headers=error.headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

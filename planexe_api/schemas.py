@@ -229,3 +229,11 @@ class FileOut(BaseModel):
         return cls(
             name=f.name, task=f.task, size=f.size, sha256=f.sha256, url=f"/plans/{f.plan_id}/files/{f.name}"
         )
+
+
+class PlanRetry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    llm_model: str | None = Field(
+        default=None, max_length=100, description="A configured model to try first; default: the old plan's."
+    )

@@ -231,3 +231,24 @@ def resume_plan(
     append_service_events(session, plan_id=plan_id, events=[{"kind": "plan_resumed"}], now=now)
     session.flush()
     return plan
+
+
+def find_recent_identical(
+    session: Session, *, prompt: str, detail: str, llm_model: str | None, since: datetime
+) -> Plan | None:
+    """The newest plan asked for with the same prompt, detail and model since ``since``
+    that has not failed or been cancelled; None if there is none."""
+    stmt = (
+        select(Plan)
+        .where(
+            Plan.created_at >= since,
+            Plan.prompt == prompt,
+            Plan.detail == detail,
+            Plan.llm_model.is_(None) if llm_model is None else Plan.llm_model == llm_model,
+            Plan.status.in_([PlanStatus.QUEUED, PlanStatus.RUNNING, PlanStatus.COMPLETED]),
+        )
+        .order_by(Plan.created_at.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(stmt).first()

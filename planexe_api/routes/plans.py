@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from planexe_api.db import repo_plans
 from planexe_api.errors import ApiError
 from planexe_api.routes.sse import EventStream
-from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut, PlanResume
+from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut, PlanResume, PlanRetry
 from planexe_api.services import plan_actions
 from planexe_api.services.plan_actions import (
     IDEMPOTENCY_KEY_MAX_CHARS,
@@ -88,6 +88,24 @@ async def resume_plan(plan_id: str, state: State, body: PlanResume | None = None
     """
     budget = body or PlanResume()
     return await plan_actions.resume_plan(state, plan_id, budget.max_cost, budget.max_tokens)
+
+
+@router.post("/{plan_id}/retry", response_model=PlanOut, status_code=202)
+async def retry_plan(
+    plan_id: str,
+    state: State,
+    response: Response,
+    body: PlanRetry | None = None,
+    idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_MAX_CHARS)] = None,
+) -> PlanOut:
+    """Start a new plan with a failed or cancelled plan's prompt and detail, reusing nothing
+    (resume reuses its finished tasks); optionally with another model first. The old plan is
+    left as it is. ``Idempotency-Key`` works as for ``POST /plans``."""
+    result = await plan_actions.retry_plan(
+        state, plan_id, llm_model=body.llm_model if body else None, idempotency_key=idempotency_key
+    )
+    response.headers["Location"] = result.plan.links["self"]
+    return result.plan
 
 
 @router.get("/{plan_id}/files", response_model=list[FileOut])

@@ -12,7 +12,8 @@ MCP tool error with the same code and message).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from datetime import timedelta
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from planexe.errors import LLMConfigError
 from planexe.pipeline.rundir import REPORT_FILE
 from planexe_api.db import repo_events, repo_files, repo_plans
 from planexe_api.db.errors import DuplicateIdempotencyKey, InvalidCursor, InvalidTransition, PlanNotFound
-from planexe_api.db.models import Plan, PlanStatus
+from planexe_api.db.models import Plan, PlanStatus, utcnow
 from planexe_api.errors import ApiError, Conflict, NotFound, TooManyPlans
 from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut
 from planexe_api.services import budgets, plan_eta
@@ -45,7 +46,13 @@ _MEDIA_TYPES = {
 @dataclass(frozen=True)
 class CreatedPlan:
     plan: PlanOut
-    created: bool  # False: an earlier request with the same idempotency key made it
+    # None: this request queued the plan. Else why an earlier plan was returned instead:
+    # "idempotency_key" (the same key was sent before) or "identical_request" (see create_plan).
+    reused: Literal["idempotency_key", "identical_request"] | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.reused is None
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,22 @@ def _load(session: Session, plan_id: str) -> PlanOut:
     return PlanOut.of(*found)
 
 
-async def create_plan(state: AppState, body: PlanCreate, idempotency_key: str | None = None) -> CreatedPlan:
+async def create_plan(
+    state: AppState,
+    body: PlanCreate,
+    idempotency_key: str | None = None,
+    *,
+    dedupe_window_s: float = 0.0,
+    parameters: dict[str, Any] | None = None,
+) -> CreatedPlan:
     """Queue a plan. The same ``idempotency_key`` again returns the first plan (or a
-    Conflict if the request differs); a full queue raises TooManyPlans."""
+    Conflict if the request differs); a full queue raises TooManyPlans.
+
+    Without a key and with ``dedupe_window_s`` > 0, a plan asked for with the same
+    prompt, detail and model within that many seconds, and not failed or cancelled,
+    is returned instead of a new one (best effort: two identical requests at the very
+    same moment on PostgreSQL may both create a plan; a key is the guarantee).
+    """
     try:
         chain = state.llm_config.chain_for(body.llm_model)
     except LLMConfigError as exc:
@@ -87,7 +107,17 @@ async def create_plan(state: AppState, body: PlanCreate, idempotency_key: str | 
         if idempotency_key:
             existing = repo_plans.find_by_idempotency_key(session, idempotency_key)
             if existing is not None:
-                return CreatedPlan(_replay(existing, body), False)
+                return CreatedPlan(_replay(existing, body), "idempotency_key")
+        elif dedupe_window_s > 0:
+            twin = repo_plans.find_recent_identical(
+                session,
+                prompt=body.prompt,
+                detail=body.detail,
+                llm_model=body.llm_model,
+                since=utcnow() - timedelta(seconds=dedupe_window_s),
+            )
+            if twin is not None:
+                return CreatedPlan(PlanOut.of(twin), "identical_request")
         if repo_plans.queue_depth(session) >= settings.max_queued_plans:
             raise TooManyPlans(
                 f"{settings.max_queued_plans} plans are already queued (PLANEXE_MAX_QUEUED_PLANS); retry later",
@@ -99,15 +129,15 @@ async def create_plan(state: AppState, body: PlanCreate, idempotency_key: str | 
                 prompt=body.prompt,
                 detail=body.detail,
                 llm_model=body.llm_model,
-                parameters={budgets.BUDGET_KEY: budget} if budget else None,
+                parameters={**(parameters or {}), **({budgets.BUDGET_KEY: budget} if budget else {})} or None,
                 idempotency_key=idempotency_key or None,
             )
         except DuplicateIdempotencyKey:
             existing = repo_plans.find_by_idempotency_key(session, idempotency_key or "")
             assert existing is not None
-            return CreatedPlan(_replay(existing, body), False)
+            return CreatedPlan(_replay(existing, body), "idempotency_key")
         repo_events.append_service_events(session, plan_id=plan.id, events=[{"kind": "plan_queued"}])
-        return CreatedPlan(PlanOut.of(plan), True)
+        return CreatedPlan(PlanOut.of(plan))
 
     result = await state.store.run(create, write=True)
     if result.created:
@@ -216,6 +246,33 @@ async def resume_plan(
     if state.runner is not None:
         state.runner.wake()
     return out
+
+
+async def retry_plan(
+    state: AppState, plan_id: str, *, llm_model: str | None = None, idempotency_key: str | None = None
+) -> CreatedPlan:
+    """A new plan with the prompt and detail of a failed or cancelled one, from scratch.
+
+    Unlike resume, nothing of the old plan is reused (it stays as it is, for reference);
+    ``llm_model`` (default: the old plan's) lets the new one try another model first.
+    """
+    old = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
+    if old is None:
+        raise plan_not_found(plan_id)
+    if old.status not in (PlanStatus.FAILED, PlanStatus.CANCELLED):
+        raise Conflict(
+            f"plan {plan_id} is {old.status}: only a failed or cancelled plan can be retried",
+            code="not_retryable",
+        )
+    budget = budgets.of(old) or {}
+    body = PlanCreate(
+        prompt=old.prompt,
+        detail=old.detail,  # type: ignore[arg-type]
+        llm_model=llm_model or old.llm_model,
+        max_cost=budget.get("max_cost"),
+        max_tokens=budget.get("max_tokens"),
+    )
+    return await create_plan(state, body, idempotency_key, parameters={"retry_of": plan_id})
 
 
 async def list_files(state: AppState, plan_id: str) -> list[FileOut]:

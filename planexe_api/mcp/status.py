@@ -1,0 +1,97 @@
+"""A plan's status as an agent reads it: absolute links, a diagnosis, the next step."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from planexe_api.mcp.outputs import Diagnosis, PlanStatusOut
+from planexe_api.schemas import PlanOut
+
+
+class _Remedy(NamedTuple):
+    recoverable: bool  # plan_resume is likely to finish the plan without changing anything
+    remedy: str
+
+
+_RESUME = "plan_resume re-runs what is missing and keeps every finished task"
+# By the plan's error code (docs/api.md, "Failure codes"). A code not listed here is
+# treated as recoverable: resuming costs little, as finished tasks are reused.
+_REMEDIES: dict[str, _Remedy] = {
+    "task_failed": _Remedy(
+        True,
+        f"{_RESUME}; a provider error (HTTP 429/500, a timeout, invalid JSON) often passes. If the "
+        "same task fails again, use plan_retry with another llm_model, or ask the operator to check "
+        "the service's LLM configuration.",
+    ),
+    "timeout": _Remedy(True, f"The plan ran past PLANEXE_PLAN_TIMEOUT_S; {_RESUME}."),
+    "max_attempts": _Remedy(
+        True,
+        f"The plan's runner stopped too often (crashes or restarts); {_RESUME}. If it keeps "
+        "happening, the service's logs say why.",
+    ),
+    "recovery_too_old": _Remedy(
+        True, f"The plan was interrupted too long ago to resume by itself; {_RESUME}."
+    ),
+    "report_missing": _Remedy(True, f"The report was not written; {_RESUME}."),
+    "locked": _Remedy(True, f"Another process held the plan's run directory; {_RESUME} once it is gone."),
+    "config_error": _Remedy(
+        False,
+        "The plan or the service's LLM configuration cannot be used: the operator must fix the "
+        "configuration first (see the message); then plan_resume.",
+    ),
+    "scheduling_failed": _Remedy(
+        False, "The pipeline could not be scheduled, a fault of the service: report it to its operator."
+    ),
+}
+_CANCELLED = _Remedy(True, "Stopped on request: plan_resume continues it, plan_retry starts a fresh copy.")
+
+
+def diagnose(plan: PlanOut) -> Diagnosis | None:
+    if plan.status not in ("failed", "cancelled"):
+        return None
+    error = plan.error
+    code = error.code if error else None
+    if plan.status == "cancelled":
+        remedy = _CANCELLED
+    else:
+        remedy = _REMEDIES.get(code or "", _Remedy(True, f"{_RESUME}; if it fails again, plan_retry."))
+    return Diagnosis(
+        failed_task=error.failed_task if error else None,
+        reason=(error.message if error and error.message else None) or f"the plan was {plan.status}",
+        recoverable=remedy.recoverable,
+        remedy=remedy.remedy,
+    )
+
+
+def next_step(plan: PlanOut, diagnosis: Diagnosis | None) -> str:
+    progress = plan.progress
+    if plan.status == "queued":
+        return "Waiting for a free runner: call plan_wait (or plan_status now and then) until it runs."
+    if plan.status == "running":
+        if plan.cancel_requested:
+            return "Stopping: call plan_wait until the status is cancelled."
+        so_far = f"{progress.done}/{progress.total} tasks done" if progress.total else "starting"
+        return (
+            f"Running, {so_far}: call plan_wait to block until it finishes (or plan_status to poll); "
+            "a plan takes minutes."
+        )
+    if plan.status == "completed":
+        return "Done: read it with plan_report (Markdown or text), or list every output with plan_files."
+    assert diagnosis is not None
+    return diagnosis.remedy
+
+
+def absolute_links(links: dict[str, str], base_url: str) -> dict[str, str]:
+    return {name: base_url + path if path.startswith("/") else path for name, path in links.items()}
+
+
+def status_of(plan: PlanOut, base_url: str, **extra: Any) -> dict[str, Any]:
+    """The fields of a PlanStatusOut (or of a subclass, with ``extra``)."""
+    diagnosis = diagnose(plan)
+    fields = plan.model_dump()
+    fields["links"] = absolute_links(plan.links, base_url)
+    return {**fields, "diagnosis": diagnosis, "next_step": next_step(plan, diagnosis), **extra}
+
+
+def plan_status(plan: PlanOut, base_url: str) -> PlanStatusOut:
+    return PlanStatusOut(**status_of(plan, base_url))
