@@ -72,15 +72,20 @@ class PlanListOut(BaseModel):
     )
 
 
-class FileContent(BaseModel):
-    name: str
-    media_type: str
-    size: int = Field(description="Bytes stored.")
+class TextChunk(BaseModel):
+    """A piece of a long text: read on from ``next_offset``."""
+
     total_chars: int
     offset: int
     content: str = Field(description="The text from offset, at most max_chars characters.")
     truncated: bool
     next_offset: int | None = Field(description="Pass as offset to read on; null at the end.")
+
+
+class FileContent(TextChunk):
+    name: str
+    media_type: str
+    size: int = Field(description="Bytes stored.")
 
 
 class PlanFilesOut(BaseModel):
@@ -101,17 +106,12 @@ class PlanFileInfoOut(BaseModel):
     sha256: str | None = None
 
 
-class PlanReportOut(BaseModel):
+class PlanReportOut(TextChunk):
     plan_id: str
     report_url: str = Field(
         description="The self-contained HTML report (send the bearer token if the service has one)."
     )
     format: Literal["markdown", "text"]
-    total_chars: int
-    offset: int
-    content: str
-    truncated: bool
-    next_offset: int | None = Field(description="Pass as offset to read on; null at the end.")
 
 
 class PromptExample(BaseModel):
