@@ -14,8 +14,9 @@ class _Remedy(NamedTuple):
 
 
 _RESUME = "plan_resume re-runs what is missing and keeps every finished task"
-# By the plan's error code (docs/api.md, "Failure codes"). A code not listed here is
-# treated as recoverable: resuming costs little, as finished tasks are reused.
+# By the plan's error code, as the "resume?" column of docs/api.md's failure codes has it.
+# A code not listed here (pipeline_error, internal_error: "maybe") counts as recoverable:
+# resuming costs little, as finished tasks are reused.
 _REMEDIES: dict[str, _Remedy] = {
     "task_failed": _Remedy(
         True,
@@ -32,15 +33,16 @@ _REMEDIES: dict[str, _Remedy] = {
     "recovery_too_old": _Remedy(
         True, f"The plan was interrupted too long ago to resume by itself; {_RESUME}."
     ),
-    "report_missing": _Remedy(True, f"The report was not written; {_RESUME}."),
-    "locked": _Remedy(True, f"Another process held the plan's run directory; {_RESUME} once it is gone."),
+    "outputs_missing": _Remedy(True, f"Outputs of the plan were not stored; {_RESUME}."),
+    "scheduling_failed": _Remedy(
+        True,
+        f"The pipeline could not be scheduled (a central scheduler unreachable, say); {_RESUME} once "
+        "it is back. If it keeps failing, report it to the service's operator.",
+    ),
     "config_error": _Remedy(
         False,
         "The plan or the service's LLM configuration cannot be used: the operator must fix the "
         "configuration first (see the message); then plan_resume.",
-    ),
-    "scheduling_failed": _Remedy(
-        False, "The pipeline could not be scheduled, a fault of the service: report it to its operator."
     ),
 }
 _CANCELLED = _Remedy(True, "Stopped on request: plan_resume continues it, plan_retry starts a fresh copy.")

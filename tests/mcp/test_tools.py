@@ -110,7 +110,7 @@ def test_make_a_plan_wait_for_it_and_read_it(svc: Service) -> None:
     assert done == sorted(set(done)) and done[-1] == len(ALL_TASKS), progress.seen
     assert status["progress"]["done"] == status["progress"]["total"] == len(ALL_TASKS)
     usage = status["llm_usage"]
-    assert usage["calls"] > 0 and [m["model"] for m in usage["by_model"]] == ["env"]  # PLANEXE_LLM_*
+    assert usage["calls"] > 0 and [m["model"] for m in usage["by_model"]] == ["test-model"]
     assert status["diagnosis"] is None and "plan_report" in status["next_step"]
     # The REST twin says the same.
     rest = svc.plan(waited["id"])
