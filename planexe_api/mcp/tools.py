@@ -212,7 +212,7 @@ async def _report(call: Call, args: inputs.ReportArgs) -> BaseModel:
 
 _STATUS_FIELDS = (
     "The answer has status (queued, running, completed, failed, cancelled), progress (done, total, "
-    "percent, running_tasks), attempt, llm_usage (calls and tokens, by model), links (absolute URLs), "
+    "percent, running_tasks), eta (remaining_s with a range, while it runs), attempt, llm_usage (calls and tokens, by model), links (absolute URLs), "
     "next_step (what to do now) and, for a failed or cancelled plan, diagnosis (failed_task, reason, "
     "recoverable: whether plan_resume is likely to fix it, remedy)."
 )

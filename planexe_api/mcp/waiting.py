@@ -55,7 +55,7 @@ async def wait_for_plan(
     while True:
         # Before the read, so a commit that lands after it still ends the wait below.
         wake = state.signals.listen(plan_id)
-        plan = await plan_actions.get_plan(state, plan_id)
+        plan = await plan_actions.get_plan(state, plan_id, eta=False)
         done = plan.progress.done
         if first_done is None:
             first_done = done
@@ -63,11 +63,15 @@ async def wait_for_plan(
             reported = done
             await report(done, plan.progress.total or None, describe(plan))
         now = anyio.current_time()
+        outcome: Outcome | None = None
         if PlanStatus(plan.status).is_terminal:
-            return plan, "finished", now - start
-        if until == "progress" and done > first_done:
-            return plan, "progress", now - start
-        if now >= deadline:
-            return plan, "timeout", now - start
+            outcome = "finished"
+        elif until == "progress" and done > first_done:
+            outcome = "progress"
+        elif now >= deadline:
+            outcome = "timeout"
+        if outcome is not None:
+            # The answer carries the ETA, which the looks in between do without.
+            return await plan_actions.get_plan(state, plan_id), outcome, now - start
         with anyio.move_on_after(min(POLL_S, deadline - now)):
             await wake.wait()

@@ -197,9 +197,14 @@ async def list_plans(
     return await state.store.run(page)
 
 
-async def get_plan(state: AppState, plan_id: str) -> PlanOut:
-    """The plan with its progress, LLM usage and, until it ends, its ETA; NotFound if there is none."""
-    return await plan_eta.with_eta(state, await state.store.read_small(lambda s: _load(s, plan_id)))
+async def get_plan(state: AppState, plan_id: str, *, eta: bool = True) -> PlanOut:
+    """The plan with its progress, LLM usage and, until it ends, its ETA; NotFound if there is none.
+
+    ``eta=False`` skips the ETA (and the read of new events it takes): one row read, for a
+    caller that only watches progress, such as MCP's plan_wait between its looks.
+    """
+    out = await state.store.read_small(lambda s: _load(s, plan_id))
+    return await plan_eta.with_eta(state, out) if eta else out
 
 
 async def cancel_plan(state: AppState, plan_id: str) -> PlanOut:
