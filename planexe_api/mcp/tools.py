@@ -67,7 +67,7 @@ async def _prompt_examples(call: Call, args: inputs.NoArgs) -> BaseModel:
 
 
 async def _create(call: Call, args: inputs.CreateArgs) -> BaseModel:
-    body = PlanCreate(prompt=args.prompt, detail=args.detail, llm_model=args.llm_model)
+    body = PlanCreate(**args.model_dump(exclude={"idempotency_key"}))
     result = await plan_actions.create_plan(
         call.state,
         body,
