@@ -171,8 +171,43 @@ class ThreadTaskProcess:
             cancellation.cancel(ident)
 
 
+STOP_REQUESTED = threading.Event()
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was asked to stop (SIGTERM/SIGINT); unwinding through ``luigi.build`` makes
+    the worker's ``__exit__`` terminate the steps still running."""
+
+
+def request_stop(reason: str) -> None:
+    """Called from the signal handler: raise now, and again wherever the worker looks next.
+
+    The handler's exception lands wherever the main thread happens to be, and some places
+    swallow it (a garbage-collection finalizer, logging's at-fork lock release print
+    "Exception ignored in ..."); the flag makes the worker's own loop raise it again from a
+    place that does not.
+    """
+    STOP_REQUESTED.set()
+    raise Interrupted(reason)
+
+
+def _stop_if_requested() -> None:
+    if STOP_REQUESTED.is_set():
+        raise Interrupted("stop requested")
+
+
 class PlanWorker(luigi.worker.Worker):
     isolation = "process"  # or "thread": LLM steps as threads of this process
+
+    # The worker's loop alternates between these two (a wait for results is one
+    # wait_interval at most), so a stop that was swallowed is seen within one of them.
+    def _get_work(self) -> Any:
+        _stop_if_requested()
+        return super()._get_work()
+
+    def _handle_next_task(self) -> None:
+        _stop_if_requested()
+        super()._handle_next_task()
 
     def _create_task_process(self, task: Any) -> Any:
         process = super()._create_task_process(task)

@@ -16,7 +16,7 @@ from planexe.errors import ConfigError, PipelineError
 from planexe.llm.executor import schema_of
 from planexe.log import get_logger
 from planexe.pipeline import hygiene as luigi_hygiene
-from planexe.pipeline import luigi_events
+from planexe.pipeline import luigi_events, luigi_worker
 from planexe.pipeline.base import PlanTask
 from planexe.pipeline.context import RunContext, open_context
 from planexe.pipeline.events import read_events
@@ -97,16 +97,12 @@ def _failed_tasks(ctx: RunContext) -> tuple[list[str], str]:
     return failed, message
 
 
-class _Interrupted(KeyboardInterrupt):
-    pass
-
-
 def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
     # Luigi's Worker.__exit__ terminates the running task processes when this
     # unwinds through luigi.build; outputs are atomic, so nothing half-done stays.
-    # The handler stays installed: if the exception lands somewhere that swallows
-    # it (logging's at-fork lock release does), the next SIGTERM must try again.
-    raise _Interrupted(signal.Signals(signum).name)
+    # If the exception is swallowed where it lands, the worker raises it again
+    # at its next look for work or results (luigi_worker.request_stop).
+    luigi_worker.request_stop(signal.Signals(signum).name)
 
 
 @dataclass(frozen=True)
@@ -202,6 +198,7 @@ def _build(
 ) -> ExitCode:
     """Run Luigi to the end (or to SIGTERM/SIGINT) and map its status to our exit code."""
     previous = {}
+    luigi_worker.STOP_REQUESTED.clear()
     if handle_signals:
         previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -213,8 +210,13 @@ def _build(
             scheduler_url=hygiene.scheduler_url or "",
             detailed_summary=True,
         )
+        if luigi_worker.STOP_REQUESTED.is_set() and result.status not in (
+            LuigiStatusCode.SUCCESS,
+            LuigiStatusCode.SUCCESS_WITH_RETRY,
+        ):
+            return ExitCode.INTERRUPTED  # stopped steps look failed to Luigi; they were stopped
         return _STATUS_TO_EXIT.get(result.status, ExitCode.TASK_FAILED)
-    except _Interrupted as exc:
+    except luigi_worker.Interrupted as exc:
         log.warning("pipeline_interrupted", signal=str(exc))
         return ExitCode.INTERRUPTED
     finally:
