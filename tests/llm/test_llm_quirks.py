@@ -118,6 +118,20 @@ def test_a_prompt_longer_than_the_context_is_context_exceeded(llm: LLMServer) ->
     assert "context window of 5 tokens" in record.detail and "--ctx" in record.detail
 
 
+def test_a_requests_per_minute_limit_is_waited_out_without_spending_an_attempt() -> None:
+    # A server of its own: the module's server keeps earlier tests' requests in its window.
+    with llm_server(requests_per_minute=1, limit_window_s=3) as limited:
+        first: list[CallRecord] = []
+        second: list[CallRecord] = []
+        ask(limited, first)
+        ask(limited, second)  # within 3 s of the first: refused with the wait until the window frees
+        stats = limited.stats()
+    assert [r.outcome for r in first] == ["ok"]
+    assert [(r.outcome, r.attempt) for r in second] == [("rate_limited", 1), ("ok", 1)]
+    # Sent again only once the window had room: a retry before the Retry-After would be refused too.
+    assert (stats["rejected_rpm"], stats["requests"], stats["max_requests_per_window"]) == (1, 3, 1)
+
+
 class TestStrictSchemas:
     def test_a_non_conforming_strict_schema_gets_openais_400(self, llm: LLMServer) -> None:
         llm.configure(strict_schemas=True)
