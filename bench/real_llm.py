@@ -49,6 +49,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S, help="PLANEXE_LLM_TIMEOUT_S")
     p.add_argument("--baseline", type=int, default=0, metavar="N", help="before/after samples of one call")
     p.add_argument("--run-dir", type=Path, default=None, help="keep the run here (default: a temp dir)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="llama.cpp's CPU threads (default: local-llm's); 1 leaves a core to others on a shared machine",
+    )
     return p.parse_args(argv)
 
 
@@ -189,12 +195,15 @@ def figures_of(run_dir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     watch = Stopwatch()
-    info = header("real_llm", detail=args.detail, workers=args.workers, baseline=args.baseline)
+    info = header(
+        "real_llm", detail=args.detail, workers=args.workers, threads=args.threads, baseline=args.baseline
+    )
     figures: dict[str, Any] = {"machine": info, "options": vars(args) | {"run_dir": str(args.run_dir)}}
     with tempfile.TemporaryDirectory(prefix="planexe-real-llm-") as tmp:
         run_dir = args.run_dir or Path(tmp) / "run"
-        # local-llm's defaults: the bench sets no --ctx, --parallel, --threads or --max-tokens.
-        with local_llm_server(threads=None, ctx=None, max_tokens=None, parallel=None) as base_url:
+        # local-llm's defaults: the bench sets no --ctx, --parallel or --max-tokens (and --threads
+        # only when asked, to share the machine).
+        with local_llm_server(threads=args.threads, ctx=None, max_tokens=None, parallel=None) as base_url:
             if args.baseline:
                 figures["baseline"] = baseline(base_url, args.baseline, args.timeout_s)
                 b = figures["baseline"]
