@@ -26,7 +26,7 @@ from planexe_api.db.models import WorkerRole
 from planexe_api.errors import install_error_handlers
 from planexe_api.mcp import endpoint as mcp_endpoint
 from planexe_api.metrics import Metrics
-from planexe_api.routes import health, plan_tasks, plans
+from planexe_api.routes import health, plan_exports, plan_tasks, plans
 from planexe_api.services import budgets
 from planexe_api.services.pipeline_execution_service import PipelineExecutionService
 from planexe_api.services.plan_signals import PlanSignals
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(plans.router)
     app.include_router(plan_tasks.router)
+    app.include_router(plan_exports.router)
     app.include_router(health.router)
     app.router.routes.append(mcp_endpoint.route())
     web.install(app)

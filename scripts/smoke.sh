@@ -4,7 +4,8 @@
 #   scripts/smoke.sh [BASE_URL]        (default http://127.0.0.1:8000)
 #
 # Submits a plan, polls it to completion, reads its event stream and report,
-# lists its files, then submits a second plan, cancels it and resumes it.
+# lists its files, exports it (Markdown, CSV, zip), then submits a second plan,
+# cancels it and resumes it.
 # Set PLANEXE_API_TOKEN if the server requires one. Exits non-zero on failure.
 set -euo pipefail
 
@@ -64,6 +65,18 @@ api "$BASE/plans/$id/report" -o "$report"
 grep -q '<svg' "$report" || fail "the report has no Gantt chart"
 say "  report: $(wc -c < "$report") bytes"
 rm -f "$report"
+
+say "== export: Markdown report, schedule CSV, archive zip"
+api "$BASE/plans/$id/report.md" | grep -q '^## 1\. ' || fail "the Markdown report has no numbered parts"
+api "$BASE/plans/$id/schedule.csv" | head -n 1 | grep -q '^id,name,level,' || fail "the schedule CSV has no header"
+zipfile=$(mktemp)
+api "$BASE/plans/$id/archive" -o "$zipfile"
+[ "$(head -c 2 "$zipfile")" = "PK" ] || fail "the archive is not a zip"
+if command -v unzip >/dev/null; then
+  unzip -l "$zipfile" | grep -q "$id/outputs/report.html" || fail "the archive lacks the report"
+fi
+say "  archive: $(wc -c < "$zipfile") bytes"
+rm -f "$zipfile"
 
 say "== cancel and resume a second plan"
 second=$(api -X POST "$BASE/plans" -H 'Content-Type: application/json' \

@@ -7,6 +7,7 @@ manifest existing, which is what makes the plan done, implies the report exists.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ from planexe.plan.summary import ExecutiveSummary, ExecutiveSummaryOutput, Pitch
 from planexe.plan.swot import Swot
 from planexe.plan.team import EnrichTeam, FindTeam, Raci, ReviewTeam, Team
 from planexe.plan.wbs import Wbs, WbsLevel1, WbsLevel2, WbsLevel3
-from planexe.report import GanttBar, Section, render_report
+from planexe.report import GanttBar, ReportContent, Section, render_report
 
 # Every step in report order; the steps that only feed a later consolidation sit just before it.
 STEPS: tuple[type[PlanTask], ...] = (
@@ -163,18 +164,21 @@ class ReportManifest(BaseModel):
     critical_path: list[str]
 
 
+Envelopes = Callable[[type[PlanTask]], dict[str, Any]]  # a step's output file, parsed
+
+
 def read_envelope(run_dir: str, task: type[PlanTask]) -> dict[str, Any]:
     path = Path(run_dir) / task.output_filename()
     envelope: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return envelope
 
 
-def plan_usage(run_dir: str) -> dict[str, Any] | None:
+def plan_usage(envelopes: Envelopes) -> dict[str, Any] | None:
     """What every step's LLM calls used together (tokens, and cost where the models have prices)."""
     total: dict[str, Any] = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0}
     costs = []
     for task in STEPS:
-        usage = read_envelope(run_dir, task).get("usage") or {}
+        usage = envelopes(task).get("usage") or {}
         for key in total:
             total[key] += int(usage.get(key) or 0)
         if usage.get("cost_usd") is not None:
@@ -209,6 +213,45 @@ def gantt_bars(schedule: ScheduleOutput) -> list[GanttBar]:
     ]
 
 
+def report_content(envelopes: Envelopes, prompt: str) -> ReportContent:
+    """What the report says, from the steps' outputs: the one source of the HTML report (written
+    by the Report step from the run directory) and of its Markdown twin (built by the service from
+    the outputs stored in the database)."""
+    sections: list[Section] = []
+    for task in SECTIONS:
+        envelope = envelopes(task)
+        data, title = envelope["data"], str(envelope.get("title") or task.heading())
+        if task is ExecutiveSummary:
+            # The headline and overview open the report; the rest is a section of its own.
+            data = {k: v for k, v in data.items() if k not in ("headline", "overview")}
+            title = SUMMARY_DETAILS_TITLE
+        sections.append(
+            Section(
+                key=str(envelope.get("step") or task.step_name()),
+                title=title,
+                data=data,
+                offline=bool(envelope.get("offline")),
+                models=[str(m) for m in envelope.get("models") or []],
+                usage=envelope.get("usage"),
+            )
+        )
+
+    def load(task: type[PlanTask]) -> Any:
+        return task.output_model.model_validate(envelopes(task)["data"])
+
+    purpose: PurposeOutput = load(IdentifyPurpose)
+    schedule: ScheduleOutput = load(Schedule)
+    return ReportContent(
+        title=purpose.project_title,
+        prompt=prompt,
+        sections=sections,
+        gantt=gantt_bars(schedule),
+        offline=any(s.offline for s in sections),
+        summary=summary_text(load(ExecutiveSummary)),
+        usage=plan_usage(envelopes),
+    )
+
+
 class Report(PlanTask):
     title = "Report"
     depends_on = STEPS
@@ -216,49 +259,20 @@ class Report(PlanTask):
     extra_outputs = (REPORT_FILE,)
 
     async def produce(self) -> ReportManifest:
-        sections: list[Section] = []
-        for task in SECTIONS:
-            envelope = read_envelope(self.run_dir, task)
-            data, title = envelope["data"], str(envelope.get("title") or task.heading())
-            if task is ExecutiveSummary:
-                # The headline and overview open the report; the rest is a section of its own.
-                data = {k: v for k, v in data.items() if k not in ("headline", "overview")}
-                title = SUMMARY_DETAILS_TITLE
-            sections.append(
-                Section(
-                    key=str(envelope.get("step") or task.step_name()),
-                    title=title,
-                    data=data,
-                    offline=bool(envelope.get("offline")),
-                    models=[str(m) for m in envelope.get("models") or []],
-                    usage=envelope.get("usage"),
-                )
-            )
-        purpose: PurposeOutput = self.load(IdentifyPurpose)
-        schedule: ScheduleOutput = self.load(Schedule)
-        bars = gantt_bars(schedule)
-        offline = any(s.offline for s in sections)
-        html = render_report(
-            title=purpose.project_title,
-            prompt=self.plan.prompt,
-            sections=sections,
-            gantt=bars,
-            offline=offline,
-            generated_at=datetime.now(UTC),
-            summary=summary_text(self.load(ExecutiveSummary)),
-            usage=plan_usage(self.run_dir),
-        )
+        content = report_content(lambda task: read_envelope(self.run_dir, task), self.plan.prompt)
+        html = render_report(content, generated_at=datetime.now(UTC))
         atomic_write_text(Path(self.run_dir) / REPORT_FILE, html)
+        schedule: ScheduleOutput = self.load(Schedule)
         return ReportManifest(
             report_file=REPORT_FILE,
-            title=purpose.project_title,
-            offline=offline,
-            section_count=len(sections),
+            title=content.title,
+            offline=content.offline,
+            section_count=len(content.sections),
             sections=[
                 ManifestSection(key=s.key, title=s.title, offline=s.offline, models=s.models)
-                for s in sections
+                for s in content.sections
             ],
-            gantt_bars=len(bars),
+            gantt_bars=len(content.gantt),
             total_duration_days=schedule.total_duration_days,
             critical_path=schedule.critical_path,
         )

@@ -4,10 +4,10 @@ The data comes from a language model, so it is treated as hostile: every
 string is escaped, and only http(s) URLs become links (never ``javascript:``,
 ``data:`` or relative ones).
 
-Shape rules: top-level dict keys with substantial values become sub-headings;
-other dicts become definition lists; lists of flat dicts become tables; lists of
-scalars become bullet lists; nesting below ``COLLAPSE_DEPTH`` folds into
-``<details>``.
+Shape rules (``shapes.py``, shared with the Markdown twin): top-level dict keys
+with substantial values become sub-headings; other dicts become definition
+lists; lists of flat dicts become tables; lists of scalars become bullet lists;
+nesting below ``COLLAPSE_DEPTH`` folds into ``<details>``.
 """
 
 from __future__ import annotations
@@ -20,12 +20,19 @@ from html import escape
 from itertools import groupby
 from typing import Any
 
-HEADING_DEPTHS = 2  # dict levels that get <h3>/<h4> sub-headings before falling back to <dl>
-COLLAPSE_DEPTH = 4  # containers nested this deep are folded into <details>
-MAX_DEPTH = 10  # beyond this, show the raw JSON instead of recursing further
-LONG_TEXT = 180  # characters; longer strings are laid out as paragraphs
-MAX_TABLE_COLUMNS = 7  # wider "flat" records read better as cards
-TITLE_KEYS = ("title", "name", "label", "heading")
+from planexe.report.shapes import (
+    COLLAPSE_DEPTH,
+    HEADING_DEPTHS,
+    LONG_TEXT,
+    MAX_DEPTH,
+    card_title_key,
+    is_scalar,
+    is_substantial,
+    numeric_columns,
+    sequence_shape,
+    union_keys,
+)
+
 ACRONYMS = {
     "id",
     "ids",
@@ -58,10 +65,6 @@ def humanise(key: object) -> str:
     if out and out[0].lower() not in ACRONYMS:
         out[0] = out[0][:1].upper() + out[0][1:]
     return " ".join(out) or "—"
-
-
-def is_scalar(value: object) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
 
 
 def format_number(value: int | float) -> str:
@@ -144,13 +147,6 @@ def _render_container(value: Any, depth: int) -> str:
     return escape(str(value))
 
 
-def _is_substantial(value: Any) -> bool:
-    """Whether a value deserves its own sub-heading rather than a row in a <dl>."""
-    if isinstance(value, str):
-        return len(value) > LONG_TEXT or "\n" in value.strip()
-    return bool(value) and not is_scalar(value)
-
-
 def _render_mapping(mapping: Mapping[Any, Any], depth: int) -> str:
     if not mapping:
         return '<p class="muted">Nothing recorded.</p>'
@@ -160,7 +156,7 @@ def _render_mapping(mapping: Mapping[Any, Any], depth: int) -> str:
     out: list[str] = []
     pending: list[tuple[Any, Any]] = []
     for key, item in mapping.items():
-        if not _is_substantial(item):
+        if not is_substantial(item):
             pending.append((key, item))
             continue
         if pending:
@@ -180,42 +176,22 @@ def _dl(items: Any, depth: int) -> str:
 
 
 def _render_sequence(items: Sequence[Any], depth: int) -> str:
-    if not items:
+    shape = sequence_shape(items)
+    if shape == "empty":
         return '<p class="muted">None.</p>'
-    if all(is_scalar(item) for item in items):
+    if shape == "bullets":
         lis = "".join(f"<li>{render_scalar(item)}</li>" for item in items)
         return f'<ul class="list">{lis}</ul>'
-    if all(isinstance(item, Mapping) for item in items):
-        columns = _union_keys(items)
-        if len(columns) <= MAX_TABLE_COLUMNS and all(_is_flat(item) for item in items):
-            return _table(items, columns)
+    if shape == "table":
+        return _table(items, union_keys(items))
+    if shape == "cards":
         return _cards(items, depth)
     lis = "".join(f"<li>{render_block(item, depth + 1)}</li>" for item in items)
     return f'<ol class="list">{lis}</ol>'
 
 
-def _union_keys(rows: Sequence[Mapping[Any, Any]]) -> list[Any]:
-    return list(dict.fromkeys(key for row in rows for key in row))
-
-
-def _is_flat(row: Mapping[Any, Any]) -> bool:
-    return all(
-        is_scalar(v) or (isinstance(v, list) and len(v) <= 12 and all(is_scalar(x) for x in v))
-        for v in row.values()
-    )
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _table(rows: Sequence[Mapping[Any, Any]], columns: list[Any]) -> str:
-    numeric = {
-        col
-        for col in columns
-        if any(_is_number(r.get(col)) for r in rows)
-        and all(r.get(col) is None or _is_number(r.get(col)) for r in rows)
-    }
+    numeric = numeric_columns(rows, columns)
 
     def cls(col: Any) -> str:
         return ' class="num"' if col in numeric else ""
@@ -242,7 +218,7 @@ def _cell(value: Any) -> str:
 def _cards(items: Sequence[Mapping[Any, Any]], depth: int) -> str:
     cards = []
     for item in items:
-        title_key = next((k for k in TITLE_KEYS if isinstance(item.get(k), str) and item.get(k)), None)
+        title_key = card_title_key(item)
         rest = [(k, v) for k, v in item.items() if k != title_key]
         title = f'<p class="card-title">{inline_text(item[title_key])}</p>' if title_key else ""
         body = _dl(rest, depth + 1) if rest else ""

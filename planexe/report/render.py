@@ -4,51 +4,34 @@ No network assets at all: the stylesheet is inline, the Gantt chart is inline
 SVG, and a Content-Security-Policy forbids scripts and remote loads, as a second
 line of defence behind escaping (section data comes from a language model).
 
-Order: offline banner (if any), cover, contents, executive summary, schedule,
-then the sections as given. The schedule sits right after the summary rather
-than next to the WBS steps: it is the overview readers look for first, and its
-place must not depend on step names that live elsewhere in the pipeline.
+Order: offline banner (if any), cover, contents, then the parts as
+``content.outline`` gives them (summary, schedule, sections), as in the
+Markdown twin (``markdown.py``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
-from typing import Any
 
 from planexe.report.blocks import render_block, render_text
-from planexe.report.gantt import GANTT_IDS, GanttBar, render_gantt
+from planexe.report.content import (
+    CAVEAT,
+    OFFLINE_NOTICE,
+    ReportContent,
+    Section,
+    count,
+    format_time,
+    outline,
+    section_is_empty,
+    usage_text,
+)
+from planexe.report.gantt import GANTT_IDS, render_gantt
 from planexe.report.style import CSS
 
-OFFLINE_NOTICE = (
-    "Made offline: this plan was produced by PlanExe's deterministic template generator, "
-    "not by a language model. Configure an LLM provider (docs/llm-providers.md) for a real plan."
-)
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 OFFLINE_TAG = '<span class="tag">offline</span>'
-SCHEDULE_TITLE = "Schedule (Gantt)"
-SUMMARY_TITLE = "Executive summary"
-
-
-@dataclass
-class Section:
-    key: str  # step name, used as the HTML anchor id
-    title: str  # heading
-    data: Any  # the step's output as JSON-able data (dict/list/scalars)
-    offline: bool  # made by the offline template generator (not a language model)
-    models: list[str]  # ids of the models that made it ([] for code-only steps)
-    usage: dict[str, Any] | None = None  # its LLM calls, tokens and cost_usd (the envelope's "usage")
-
-
-def usage_text(usage: dict[str, Any] | None) -> str:
-    """'12,345 tokens, 0.0123 USD' (the cost only when the models have prices)."""
-    if not usage:
-        return ""
-    tokens = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
-    cost = usage.get("cost_usd")
-    return f"{tokens:,} tokens" + (f", {float(cost):.4f} USD" if cost is not None else "")
 
 
 class _Anchors:
@@ -66,18 +49,6 @@ class _Anchors:
             anchor, n = f"{base}-{n}", n + 1
         self._used.add(anchor)
         return anchor
-
-
-def _format_time(moment: datetime) -> tuple[str, str]:
-    """(machine-readable, human-readable) generation time; aware times are shown in UTC."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-        return moment.isoformat(timespec="seconds"), f"{moment.day} {moment:%B %Y, %H:%M} UTC"
-    return moment.isoformat(timespec="seconds"), f"{moment.day} {moment:%B %Y, %H:%M}"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _paragraphs(text: str) -> str:
@@ -114,19 +85,8 @@ def _banner() -> str:
     )
 
 
-def render_report(
-    *,
-    title: str,
-    prompt: str,
-    sections: list[Section],
-    gantt: list[GanttBar],
-    offline: bool,
-    generated_at: datetime,
-    summary: str | None = None,
-    usage: dict[str, Any] | None = None,
-) -> str:
-    """The complete report as an HTML5 string (UTF-8, no external resources); ``usage`` is the whole
-    plan's LLM use (tokens, cost_usd), shown on the cover."""
+def render_report(content: ReportContent, *, generated_at: datetime) -> str:
+    """The complete report as an HTML5 string (UTF-8, no external resources)."""
     anchors = _Anchors()
     entries: list[tuple[str, str, bool]] = []  # (anchor, title, offline) for the contents list
     bodies: list[str] = []
@@ -138,17 +98,23 @@ def render_report(
 
     for reserved in ("contents", *GANTT_IDS):
         anchors.take(reserved)
-    if summary and summary.strip():
-        add("executive-summary", SUMMARY_TITLE, f'<div class="summary">{_paragraphs(summary)}</div>')
-    add("schedule-gantt", SCHEDULE_TITLE, render_gantt(gantt))
-    for section in sections:
-        heading = str(section.title).strip() or str(section.key)
-        empty = section.data in (None, "", [], {})
-        body = '<p class="muted">This step produced no content.</p>' if empty else render_block(section.data)
-        add(str(section.key), heading, body, _badges(section), section.offline)
+    sections, gantt, usage, offline = content.sections, content.gantt, content.usage, content.offline
+    for part in outline(content):
+        if part.kind == "summary":
+            add(part.key, part.heading, f'<div class="summary">{_paragraphs(content.summary or "")}</div>')
+        elif part.kind == "schedule":
+            add(part.key, part.heading, render_gantt(gantt))
+        else:
+            section = part.section
+            assert section is not None
+            empty = section_is_empty(section)
+            body = (
+                '<p class="muted">This step produced no content.</p>' if empty else render_block(section.data)
+            )
+            add(part.key, part.heading, body, _badges(section), section.offline)
 
-    machine_time, human_time = _format_time(generated_at)
-    title_text = str(title).strip() or "Project plan"
+    machine_time, human_time = format_time(generated_at)
+    title_text = content.display_title
     toc = "".join(
         f'<li><span class="n">{n}</span><a href="#{anchor}">{escape(heading)}</a>'
         f"{OFFLINE_TAG if is_offline else ''}</li>"
@@ -156,8 +122,8 @@ def render_report(
     )
     meta = [
         f'<span>Generated <time datetime="{machine_time}">{escape(human_time)}</time></span>',
-        f"<span>{_count(len(sections), 'plan section')}</span>",
-        f"<span>{_count(len(gantt), 'scheduled task')}</span>",
+        f"<span>{count(len(sections), 'plan section')}</span>",
+        f"<span>{count(len(gantt), 'scheduled task')}</span>",
         "<span>Made offline, without a language model</span>" if offline else "",
         f"<span>LLM: {escape(usage_text(usage))}</span>" if usage else "",
     ]
@@ -174,13 +140,13 @@ def render_report(
             _banner() if offline else "",
             '<header class="cover"><p class="eyebrow">PlanExe project plan</p>',
             f"<h1>{escape(title_text)}</h1>",
-            f'<blockquote class="prompt"><span class="label">Original idea</span>{_paragraphs(prompt)}</blockquote>',
+            f'<blockquote class="prompt"><span class="label">Original idea</span>{_paragraphs(content.prompt)}</blockquote>',
             f'<p class="meta">{"".join(meta)}</p></header>',
             f'<nav class="toc" id="contents" aria-label="Contents"><h2>Contents</h2><ol>{toc}</ol></nav>',
             "".join(bodies),
             f"<footer>Generated by PlanExe on {escape(human_time)}. "
             + ("Offline template output: not a real plan. " if offline else "")
-            + "Content written by language models can be wrong; check facts, figures and dates.</footer>",
+            + f"{CAVEAT}</footer>",
             "</main></body></html>\n",
         ]
     )

@@ -159,3 +159,11 @@ def all_file_contents(session: Session, plan_id: str) -> Iterator[tuple[str, byt
     )
     for row in session.execute(stmt):
         yield row.name, row.content
+
+
+def file_contents(session: Session, plan_id: str, names: Sequence[str]) -> dict[str, bytes]:
+    """The content of each of ``names`` the plan has (a name it lacks is left out)."""
+    stmt = select(PlanFile.name, PlanFile.content).where(
+        PlanFile.plan_id == plan_id, PlanFile.name.in_(list(names))
+    )
+    return {row.name: row.content for row in session.execute(stmt)}

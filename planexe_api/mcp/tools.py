@@ -24,7 +24,7 @@ from planexe_api.mcp.report_text import report_as
 from planexe_api.mcp.status import absolute_links, plan_status, status_of
 from planexe_api.mcp.waiting import Report, wait_for_plan
 from planexe_api.schemas import FileOut, PlanCreate, PlanOut
-from planexe_api.services import plan_actions
+from planexe_api.services import plan_actions, plan_export
 from planexe_api.state import AppState
 
 PROMPT_EXCERPT_CHARS = 200
@@ -200,8 +200,11 @@ async def _file_info(call: Call, args: inputs.FileInfoArgs) -> BaseModel:
 
 
 async def _report(call: Call, args: inputs.ReportArgs) -> BaseModel:
-    stored = await plan_actions.read_report(call.state, args.plan_id)
-    text = report_as(stored.content.decode("utf-8", errors="replace"), args.format)
+    if args.format == "markdown":  # the REST twin's GET /plans/{id}/report.md, made from the same data
+        text = (await plan_export.report_markdown(call.state, args.plan_id)).text
+    else:
+        stored = await plan_actions.read_report(call.state, args.plan_id)
+        text = report_as(stored.content.decode("utf-8", errors="replace"), args.format)
     return outputs.PlanReportOut(
         plan_id=args.plan_id,
         report_url=f"{call.base_url}/plans/{args.plan_id}/report",

@@ -316,6 +316,12 @@ async def read_file(state: AppState, plan_id: str, name: str) -> StoredFile:
 
 async def read_report(state: AppState, plan_id: str) -> StoredFile:
     """The HTML report; Conflict ``report_not_ready`` until the plan is completed."""
+    await completed_plan(state, plan_id)
+    return await read_file(state, plan_id, REPORT_FILE)
+
+
+async def completed_plan(state: AppState, plan_id: str) -> Plan:
+    """The plan, if it is completed (its report exists); else Conflict ``report_not_ready``."""
     plan = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
     if plan is None:
         raise plan_not_found(plan_id)
@@ -325,4 +331,4 @@ async def read_report(state: AppState, plan_id: str) -> StoredFile:
             f"({plan.progress_done}/{plan.progress_total} tasks done); poll /plans/{plan_id} until completed",
             code="report_not_ready",
         )
-    return await read_file(state, plan_id, REPORT_FILE)
+    return plan

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from planexe.report import GanttBar, Section, render_report
+from planexe.report import GanttBar, ReportContent, Section, render_report
 from planexe.report.blocks import format_number, humanise, render_block
 from planexe.report.gantt import render_gantt
 
@@ -181,7 +181,8 @@ def report(**overrides: object) -> str:
         "summary": "A pilot solar farm, financed by community shares, live within 18 months.",
     }
     args.update(overrides)
-    return render_report(**args)  # type: ignore[arg-type]
+    generated_at = args.pop("generated_at")
+    return render_report(ReportContent(**args), generated_at=generated_at)  # type: ignore[arg-type]
 
 
 class TestDocument:
