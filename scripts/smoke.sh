@@ -67,8 +67,10 @@ say "  report: $(wc -c < "$report") bytes"
 rm -f "$report"
 
 say "== export: Markdown report, schedule CSV, archive zip"
-api "$BASE/plans/$id/report.md" | grep -q '^## 1\. ' || fail "the Markdown report has no numbered parts"
-api "$BASE/plans/$id/schedule.csv" | head -n 1 | grep -q '^id,name,level,' || fail "the schedule CSV has no header"
+markdown=$(api "$BASE/plans/$id/report.md")  # whole, then grep: grep -q on a pipe would cut curl off
+grep -q '^## 1\. ' <<<"$markdown" || fail "the Markdown report has no numbered parts"
+sheet=$(api "$BASE/plans/$id/schedule.csv")
+grep -q '^id,name,level,' <<<"$sheet" || fail "the schedule CSV has no header"
 zipfile=$(mktemp)
 api "$BASE/plans/$id/archive" -o "$zipfile"
 [ "$(head -c 2 "$zipfile")" = "PK" ] || fail "the archive is not a zip"
