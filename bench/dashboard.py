@@ -93,7 +93,7 @@ def measure(settings: Settings, urls: dict[str, str], repeat: int, setup: Any = 
             if setup is not None:
                 out["setup"] = await setup(app)
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
                 for name, url in urls.items():
                     # "..._refold": the plan's event fold is dropped before each request, as for a
                     # plan this process has not shown yet (the code and templates are warm).

@@ -57,7 +57,7 @@ async def per_request_ms(patches: set[str], workdir: Path, requests: int) -> flo
             transport = httpx.ASGITransport(app=app)
             headers = {"Authorization": f"Bearer {TOKEN}"} if "token" in patches else {}
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://bench", headers=headers
+                transport=transport, base_url="http://localhost", headers=headers
             ) as client:
                 plan_id = (await client.post("/plans", json={"prompt": PROMPT, "detail": "fast"})).json()[
                     "id"

@@ -2,6 +2,10 @@
 
 Each sub-command lives in the module that owns the feature; this file only
 wires them: a module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+
+A command that cannot start (a setting that cannot be used, a port in use, a
+database that does not answer) raises ConfigError; it is printed here, as one
+line on stderr whatever the log format, and the exit code is 3.
 """
 
 from __future__ import annotations
@@ -10,6 +14,10 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from planexe.errors import ConfigError
+
+CONFIG_ERROR_EXIT = 3  # as the pipeline's ExitCode.CONFIG_ERROR
 
 # name -> (module, one-line help). Modules are imported lazily so that
 # ``planexe --help`` does not pay for FastAPI or Luigi.
@@ -52,7 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif argv and not argv[0].startswith("-"):
         commands = COMMANDS
     args = build_parser(commands).parse_args(argv)
-    return int(args._module.run(args) or 0)
+    try:
+        return int(args._module.run(args) or 0)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return CONFIG_ERROR_EXIT
 
 
 if __name__ == "__main__":

@@ -8,12 +8,16 @@ down to its children, so a second class would only be a second place to drift.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from planexe.errors import ConfigError
+from planexe.settings_errors import describe_settings_error
 
 
 class Settings(BaseSettings):
@@ -171,13 +175,21 @@ class Settings(BaseSettings):
         "open a crash window on purpose (see planexe/faults.py). Leave unset.",
     )
 
-    # MCP endpoint (/mcp, docs/mcp.md)
-    mcp_allowed_hosts: str = Field(
-        default="localhost,127.0.0.1,[::1]",
-        description="Host names (comma-separated; any port) that /mcp answers for, and whose http(s) "
-        "origins it accepts: the MCP SDK's DNS-rebinding protection. Add your public host name when "
-        "serving beyond loopback; * turns the check off.",
+    # Browsers (planexe_api/security.py, docs/api.md "Browsers and other origins")
+    allowed_hosts: str = Field(
+        default="",
+        description="Host names the service answers for besides localhost, loopback addresses and the "
+        "address a request arrived at (comma-separated, any port; *.example.com for subdomains; * for "
+        "any): the defence against DNS rebinding. Add the public name when serving beyond this machine. "
+        "Railway's RAILWAY_PUBLIC_DOMAIN is added on its own.",
     )
+    cors_origins: str = Field(
+        default="",
+        description="Origins (scheme://host[:port], comma-separated, or *) whose web pages may call the API "
+        "from a browser: they get CORS answers and may change plans. Unset: none.",
+    )
+
+    # MCP endpoint (/mcp, docs/mcp.md)
     mcp_dedupe_window_s: float = Field(
         default=600,
         ge=0,
@@ -199,19 +211,60 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
         value = value or os.environ.get("DATABASE_URL") or None
-        return normalise_database_url(value) if value else None
+        if not value:
+            return None
+        value = normalise_database_url(value)
+        check_database_url(value)
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _allowed_hosts(cls, value: str | None) -> str:
+        names = comma_list(value)
+        for name in names:
+            if name != "*" and not _HOST_PATTERN.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a host name: give names like planexe.example.com or *.example.com "
+                    "(no scheme, path or port), or *"
+                )
+        # Railway tells each service its public name; clients reach it by that name.
+        railway = os.environ.get("RAILWAY_PUBLIC_DOMAIN", "").strip()
+        return ",".join([*names, railway] if railway and railway not in names else names)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _cors_origins(cls, value: str | None) -> str:
+        origins = comma_list(value)
+        for origin in origins:
+            if origin != "*" and not _ORIGIN_PATTERN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: give scheme://host[:port] such as "
+                    "http://localhost:3000 (no path, no trailing slash), or *"
+                )
+        return ",".join(origin.lower() for origin in origins)
 
     @model_validator(mode="after")
     def _lease_outlives_heartbeats(self) -> Settings:
         if self.lease_s < 2 * self.heartbeat_s:
             raise ValueError(
-                f"lease_s ({self.lease_s:g}) must be at least twice heartbeat_s ({self.heartbeat_s:g}), "
-                "or one late heartbeat would lose the lease"
+                f"PLANEXE_LEASE_S ({self.lease_s:g}) must be at least twice PLANEXE_HEARTBEAT_S "
+                f"({self.heartbeat_s:g}), or one late heartbeat would lose the lease"
             )
         return self
 
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'planexe.db').resolve()}"
+
+
+# A host name or IP literal, or *.domain; what PLANEXE_ALLOWED_HOSTS may list.
+_HOST_PATTERN = re.compile(r"(\*\.)?[a-z0-9_.-]+|\[[0-9a-f:.]+\]|[0-9a-f:.]+", re.IGNORECASE)
+_ORIGIN_PATTERN = re.compile(r"https?://([a-z0-9_.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?", re.IGNORECASE)
+# Drivers this package ships, by backend.
+_DATABASE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite", "postgresql+psycopg"})
+
+
+def comma_list(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
 def normalise_database_url(url: str) -> str:
@@ -222,7 +275,26 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def check_database_url(url: str) -> None:
+    """Refuse a URL whose scheme no shipped driver serves (a typo, usually), without echoing it:
+    the URL may hold a password."""
+    scheme, separator, _ = url.partition("://")
+    if not separator or scheme.lower() not in _DATABASE_SCHEMES:
+        shown = scheme if separator else "(none)"
+        raise ValueError(
+            f"the scheme {shown!r} is not one PlanExe can use: give sqlite:///PATH or "
+            "postgresql://USER@HOST:PORT/DATABASE"
+        )
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing the env."""
-    return Settings()
+    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing the env.
+
+    A value that cannot be used raises ConfigError with one line naming the variable
+    (``planexe/cli.py`` prints it and exits 3).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe_settings_error(exc, Settings)) from None

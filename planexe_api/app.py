@@ -19,7 +19,7 @@ from planexe.llm.config import load_llm_config
 from planexe.log import configure_logging, get_logger, register_secret
 from planexe.plan.prompt_sizes import check_windows
 from planexe.settings import Settings, get_settings
-from planexe_api import web
+from planexe_api import security, web
 from planexe_api.auth import BearerToken
 from planexe_api.db.migrate import ensure_schema
 from planexe_api.db.models import WorkerRole
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             login_path=web.LOGIN_PATH,
         )
 
+    security.install(app, settings, open_paths=OPEN_PATHS)
     app.include_router(plans.router)
     app.include_router(plan_tasks.router)
     app.include_router(plan_exports.router)

@@ -10,9 +10,11 @@ The session manager must run inside the app's lifespan (its task group hosts
 the request handlers) and can run only once, so the lifespan makes a new one
 each time and the route finds it on ``app.state``.
 
-The bearer-token check (``auth.BearerToken``) wraps the whole app, /mcp
-included; the SDK's own DNS-rebinding protection checks Host and Origin
-against ``PLANEXE_MCP_ALLOWED_HOSTS``.
+The bearer-token check (``auth.BearerToken``) and the browser rules
+(``security.py``: allowed Host names against DNS rebinding, no state changes
+from other sites) wrap the whole app, /mcp included. The SDK's own
+DNS-rebinding protection is off: one Host rule for every route, set by
+``PLANEXE_ALLOWED_HOSTS``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from planexe.settings import Settings
 from planexe_api.mcp.server import build_server
 from planexe_api.state import AppState
 
@@ -32,25 +33,13 @@ PATH = "/mcp"
 MAX_REQUEST_BYTES = 256 * 1024  # a tool call is small; the largest, plan_create, is under 40 KB
 
 
-def transport_security(settings: Settings) -> TransportSecuritySettings:
-    """The SDK's DNS-rebinding protection: a browser page on another site must not reach /mcp
-    through a name that resolves to this machine. ``*`` turns the check off."""
-    names = [n.strip() for n in settings.mcp_allowed_hosts.split(",") if n.strip()]
-    if "*" in names:
-        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    hosts = [pattern for name in names for pattern in (name, f"{name}:*")]
-    origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
-    )
-
-
 def start(state: AppState) -> tuple[StreamableHTTPSessionManager, AbstractAsyncContextManager[None]]:
     """A new session manager for this lifespan, and the context that runs it."""
     manager = StreamableHTTPSessionManager(
         app=build_server(state),
         stateless=True,
-        security_settings=transport_security(state.settings),
+        # security.HostCheck and security.CrossSiteGuard already ran (see the module docstring).
+        security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=MAX_REQUEST_BYTES,
     )
     return manager, manager.run()

@@ -1,9 +1,9 @@
-"""HTML responses of the dashboard, each with a strict Content-Security-Policy.
+"""HTML responses of the dashboard, each with the dashboard's Content-Security-Policy.
 
-The pages load only their own scripts and stylesheet (no inline script,
-style or event handler, no eval), so the policy forbids everything else; a
-hardening layer that sets its own policy on every response finds nothing
-here to break. The report is framed from the same origin, hence frame-src.
+The pages load only their own scripts and stylesheet (no inline script, style
+or event handler, no eval), so the policy (``security.DASHBOARD_CSP``) forbids
+everything else. ``security.SecurityHeaders`` adds the headers every answer
+gets (nosniff, referrer policy, no framing).
 """
 
 from __future__ import annotations
@@ -12,19 +12,10 @@ from typing import Any
 
 from starlette.responses import HTMLResponse
 
+from planexe_api.security import DASHBOARD_CSP
 from planexe_api.web.templating import render
 
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-src 'self'; font-src 'self'; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'self'"
-)
-HEADERS = {
-    "Content-Security-Policy": CSP,
-    "Cache-Control": "no-cache",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+HEADERS = {"Content-Security-Policy": DASHBOARD_CSP, "Cache-Control": "no-cache"}
 
 
 def page(

@@ -47,7 +47,7 @@ def test_a_stream_is_woken_by_a_sync_in_its_process(
         async with app.router.lifespan_context(app):
             state = app.state.planexe
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
                 plan_id = (await client.post("/plans", json={"prompt": "Open a bakery"})).json()["id"]
                 claimed = await state.store.run(
                     lambda s: claim_next(s, worker_id="w", lease_s=30, now=utcnow()), write=True
@@ -129,7 +129,7 @@ def test_a_stream_waits_out_a_database_outage_and_ends_cleanly(
                 return result
 
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
                 plan_id = (await client.post("/plans", json={"prompt": "Open a bakery"})).json()["id"]
                 body: list[str] = []
 

@@ -23,7 +23,7 @@ def _serve(app: FastAPI, scenario: Callable[[httpx.AsyncClient, AppState], Await
     async def main() -> None:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
                 await scenario(client, app.state.planexe)
 
     anyio.run(main)

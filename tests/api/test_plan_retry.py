@@ -16,7 +16,7 @@ def test_retry_makes_a_new_plan_from_a_cancelled_one(app: FastAPI) -> None:
     async def main() -> None:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
                 old = (await client.post("/plans", json={"prompt": "Open a bakery", "detail": "fast"})).json()
                 early = await client.post(f"/plans/{old['id']}/retry")
                 assert early.status_code == 409 and early.json()["code"] == "not_retryable"

@@ -55,7 +55,7 @@ def test_dag_task_and_eta_follow_the_event_log(app: FastAPI) -> None:
     async def main() -> None:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
                 plan_id, token = await _claimed(app, client)
                 now = time.time()
                 await _append(
@@ -154,7 +154,7 @@ def test_list_searches_prompts_and_counts_by_status(app: FastAPI) -> None:
     async def main() -> None:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
                 for prompt in ("Open a BAKERY in Oslo", "A bakery at 100% capacity", "Plant a forest"):
                     assert (await client.post("/plans", json={"prompt": prompt})).status_code == 202
                 first = (await client.get("/plans")).json()["items"][0]["id"]

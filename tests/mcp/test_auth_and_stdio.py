@@ -59,12 +59,13 @@ def test_another_host_or_origin_is_refused(svc: Service) -> None:
     auth = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
     ok = httpx.post(f"{svc.base_url}/mcp", json=INITIALIZE, headers=auth)
     assert ok.status_code == 200
+    # The service's own Host rule and cross-site rule (security.py) cover /mcp.
     rebound = httpx.post(f"{svc.base_url}/mcp", json=INITIALIZE, headers={**auth, "Host": "evil.example:80"})
-    assert rebound.status_code == 421
+    assert rebound.status_code == 400 and rebound.json()["code"] == "invalid_host"
     foreign = httpx.post(
         f"{svc.base_url}/mcp", json=INITIALIZE, headers={**auth, "Origin": "http://evil.example"}
     )
-    assert foreign.status_code == 403
+    assert foreign.status_code == 403 and foreign.json()["code"] == "cross_site_request"
 
 
 def test_many_waits_hold_no_thread_and_end_at_their_timeout(svc: Service) -> None:
