@@ -1,18 +1,24 @@
-"""Real models' quirks in a plan run by the service: each shows in the events and /metrics.
+"""Real models through the service: their quirks show in the events and /metrics, and a model
+whose context window is too small for PlanExe's prompts is refused at start-up.
 
-A fast plan against the stand-in server with fenced, think-block, prose-wrapped, cut-off
-and usage-less answers mixed in; the real service, pipeline children and HTTP client.
+The quirks: a fast plan against the stand-in server with fenced, think-block, prose-wrapped,
+cut-off and usage-less answers mixed in; the real service, pipeline children and HTTP client.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
+from planexe.errors import LLMConfigError
+from planexe.settings import get_settings
 from planexe.testing.llm_server import LLMServer, llm_server
+from planexe_api.app import create_app
 
 QUIRKS = {
     "rate_fenced": 0.1,
@@ -74,3 +80,27 @@ def test_wrapped_cut_off_and_unmetered_answers_show_in_the_events_and_metrics(
     assert metric(metrics, "planexe_llm_errors_total", "truncated") == len(truncated)
     for kind, count in repairs.items():
         assert metric(metrics, "planexe_llm_repairs_total", kind) == count
+
+
+def test_a_context_window_too_small_for_the_prompts_stops_the_service_at_start_up(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "PLANEXE_DATABASE_URL": db_url,
+        "PLANEXE_DATA_DIR": str(tmp_path / "data"),
+        "PLANEXE_RUNNER": "false",
+        "PLANEXE_LLM_BASE_URL": "http://127.0.0.1:9/v1",
+        "PLANEXE_LLM_MODEL": "smollm2",
+        "PLANEXE_LLM_CONTEXT_WINDOW": "2048",  # one slot of llama.cpp's -c 8192 -np 4
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    app = create_app(get_settings())
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    with pytest.raises(LLMConfigError, match=r"env\.context_window: 2,048 tokens is too small") as err:
+        anyio.run(start)
+    assert "--ctx" in str(err.value) and "num_ctx" in str(err.value)
