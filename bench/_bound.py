@@ -24,12 +24,12 @@ from _common import median, percentile
 
 from planexe.llm.server.faults import draw_fault
 from planexe.llm.server.options import ServerOptions
-from planexe.pipeline.graph import dag_stats
+from planexe.plan.graph_command import plan_stats
 
 
 def fixed_bound(detail: str, concurrency: int, latency_s: float) -> tuple[float, int]:
     """(bound in seconds, critical rounds) for a fixed per-call latency."""
-    rounds = dag_stats(detail, concurrency).critical_rounds  # type: ignore[arg-type]
+    rounds = plan_stats(detail, concurrency).critical_rounds  # type: ignore[arg-type]
     return rounds * latency_s, rounds
 
 
@@ -76,7 +76,7 @@ class ObservedBound:
 
 
 def _longest_path(detail: str, concurrency: int, cost: dict[str, float]) -> tuple[float, list[str]]:
-    stats = dag_stats(detail, concurrency)  # type: ignore[arg-type]
+    stats = plan_stats(detail, concurrency)  # type: ignore[arg-type]
     best: dict[str, tuple[float, str | None]] = {}
     for cls in stats.tasks:  # dependencies first
         name = cls.step_name()
@@ -96,7 +96,7 @@ def observed_bound(
 ) -> ObservedBound:
     calls = sorted((e for e in events if e["kind"] == "llm_call"), key=lambda e: e["ts"] - e["duration_s"])
     draws = replay_draws(options, len(calls))
-    batched = {c.step_name(): c.batched for c in dag_stats(detail, concurrency).tasks}  # type: ignore[arg-type]
+    batched = {c.step_name(): c.batched for c in plan_stats(detail, concurrency).tasks}  # type: ignore[arg-type]
     drawn: dict[str, list[float]] = defaultdict(list)
     measured: dict[str, list[float]] = defaultdict(list)
     overheads = []

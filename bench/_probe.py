@@ -2,7 +2,7 @@
 
 Used by ``bench/profile_pipeline.py`` to measure a proposed product change
 before anyone makes it. ``PLANEXE_BENCH_PROBE`` lists the patches, comma
-separated; with none this is exactly ``python -m planexe.pipeline``.
+separated; with none this is exactly ``python -m planexe.plan``.
 ``preimport``, ``sslctx``, ``noattempt`` and ``fastexit`` are in the product
 since c890169 (after this probe measured them); on that code they change nothing.
 
@@ -151,7 +151,7 @@ if __name__ == "__main__":
     from planexe.pipeline import __main__ as entry
 
     code = entry.main()
-    # Leave the way ``python -m planexe.pipeline`` does (os._exit since c890169).
+    # Leave the way ``python -m planexe.plan`` does (os._exit since c890169).
     if "fastexit" in PATCHES or "os._exit(" in Path(entry.__file__).read_text(encoding="utf-8"):
         sys.stdout.flush()
         sys.stderr.flush()

@@ -1,4 +1,4 @@
-"""One plan through ``python -m planexe.pipeline``, timed from the outside and from its events.
+"""One plan through ``python -m planexe.plan``, timed from the outside and from its events.
 
 Start-up is spawn -> ``run_started`` (interpreter, imports, settings, the DAG
 walk), DAG execution is ``run_started`` -> ``run_finished`` (events.jsonl
@@ -116,10 +116,10 @@ def run_plan(
 ) -> PlanTiming:
     """Run one plan in a fresh run directory under ``root``.
 
-    ``main`` replaces ``-m planexe.pipeline``; ``watch(pid)`` is entered while the process runs.
+    ``main`` replaces ``-m planexe.plan``; ``watch(pid)`` is entered while the process runs.
     """
     run_dir = fresh_run_dir(root, detail)
-    argv = [sys.executable, *(main or ["-m", "planexe.pipeline"]), "--run-dir", str(run_dir)]
+    argv = [sys.executable, *(main or ["-m", "planexe.plan"]), "--run-dir", str(run_dir)]
     full_env = child_env({**env, "LUIGI_WORKERS": str(workers)})
     cpu_before = _children_cpu()
     with (run_dir / LOG_FILE).open("ab") as log:

@@ -22,13 +22,13 @@ from typing import Any
 from _common import finish, header, table
 from _runs import llm_env, run_plan
 
-from planexe.pipeline.graph import dag_stats
+from planexe.plan.graph_command import plan_stats
 from planexe.testing.llm_server import llm_server
 
 
 def step_timeline(events: list[dict[str, Any]], detail: str) -> tuple[list[dict[str, Any]], list[float]]:
     """Rows for the critical path, and the start gap of every step of the plan."""
-    stats = dag_stats(detail)  # type: ignore[arg-type]
+    stats = plan_stats(detail)  # type: ignore[arg-type]
     needs = {cls.step_name(): [d.step_name() for d in cls.depends_on] for cls in stats.tasks}
     started = {e["task"]: e["ts"] for e in events if e["kind"] == "task_started"}
     done = {e["task"]: e["ts"] for e in events if e["kind"] == "task_succeeded"}

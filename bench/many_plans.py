@@ -72,7 +72,7 @@ class Sampler(threading.Thread):
             total, running = 0, 0
             for child in children:
                 try:
-                    if "planexe.pipeline" in " ".join(child.cmdline()):
+                    if "planexe.plan" in " ".join(child.cmdline()):
                         total += child.memory_info().rss
                         running += 1
                 except psutil.Error:

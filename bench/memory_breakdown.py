@@ -37,15 +37,15 @@ _IMPORT_STEPS = [
     ("structlog", "import structlog"),
     ("httpx, httpcore, anyio", "import httpx, httpcore, anyio._backends._asyncio, h11"),
     ("pydantic-settings", "import pydantic_settings"),
-    ("planexe pipeline and llm", "import planexe.pipeline.__main__"),
+    ("planexe pipeline and llm", "import planexe.plan.__main__"),
     ("planexe.plan (the steps and their models)", "import planexe.plan.dag"),
     (
         "run context, TLS context, JSON schemas",
-        "from planexe.pipeline.runner import warm_up, walk\n"
+        "from planexe.pipeline.graph import task_order\nfrom planexe.pipeline.runner import warm_up\n"
         "from planexe.pipeline.context import open_context\n"
         "from planexe.plan.dag import final_task\n"
         "open_context(RUN_DIR)\n"
-        "warm_up(list(walk(final_task(str(RUN_DIR)))))",
+        "warm_up([cls(run_dir=str(RUN_DIR), attempt=1) for cls in task_order(type(final_task(str(RUN_DIR))))])",
     ),
 ]
 

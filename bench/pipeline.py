@@ -13,7 +13,7 @@ with the same server seed for every run:
 
 Then the offline provider with zero latency: what is left is orchestration
 (start-up, Luigi, a fork per task, events, file writes) plus the offline
-generator's own work. Wall times are spawn -> exit of ``python -m planexe.pipeline``.
+generator's own work. Wall times are spawn -> exit of ``python -m planexe.plan``.
 The last line printed is one JSON object (the fixed-latency figures at the top).
 """
 
@@ -32,7 +32,7 @@ from _runs import PlanTiming, llm_env, run_plan
 
 from planexe.llm.config import HOSTED_CONCURRENCY
 from planexe.llm.server.options import ServerOptions
-from planexe.pipeline.graph import dag_stats
+from planexe.plan.graph_command import plan_stats
 from planexe.testing.llm_server import LLMServer, llm_server
 
 OURS_WORKERS = 10
@@ -164,7 +164,7 @@ def compare(server: LLMServer, root: Path, args: argparse.Namespace, label: str)
     if projection:
         projection["speedup"] = projection["sequential_s"] / projection["parallel_s"]
         projection["efficiency"] = projection["parallel_s"] / projection["bound_s"]
-    stats = dag_stats(args.detail, DEFAULT_CONCURRENCY)  # type: ignore[arg-type]
+    stats = plan_stats(args.detail, DEFAULT_CONCURRENCY)  # type: ignore[arg-type]
     return {
         "dag_ceiling_speedup": stats.llm_calls / stats.critical_rounds,
         "overhead_over_bound_s": ours.wall_s - bound_s,

@@ -42,7 +42,7 @@ DEFAULT_VARIANTS = [
 
 def import_profile() -> dict[str, Any]:
     """Self time of every module imported at start-up, summed by top-level package."""
-    code = "import planexe.pipeline.__main__, planexe.plan.dag"
+    code = "import planexe.plan.__main__, planexe.plan.dag"
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
     ).stderr

@@ -4,7 +4,7 @@
     .venv/bin/python bench/real_llm.py --baseline 1  # and first one call as PlanExe made it before
 
 Starts ``planexe local-llm`` with its defaults (only the port is chosen here), points a fresh
-``python -m planexe.pipeline`` run at it with the settings the server prints, and waits for the
+``python -m planexe.plan`` run at it with the settings the server prints, and waits for the
 end. Figures: wall time, exit code and whether the report was written, LLM calls and attempts
 per call, truncations, context errors and repaired answers, tokens (the server's counts), the
 largest prompts (the server's count and PlanExe's estimate, and how close the estimate is),
@@ -142,7 +142,7 @@ def run_plan(base_url: str, run_dir: Path, args: argparse.Namespace) -> tuple[in
     started = time.perf_counter()
     with (run_dir / LOG_FILE).open("ab") as log:
         code = subprocess.call(
-            [sys.executable, "-m", "planexe.pipeline", "--run-dir", str(run_dir)],
+            [sys.executable, "-m", "planexe.plan", "--run-dir", str(run_dir)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -12,7 +12,7 @@
 4. POST -> first task started, split into POST -> claimed -> child's
    ``run_started`` -> first ``task_started``.
 5. POST -> completed through the service vs the same plan run directly with
-   ``python -m planexe.pipeline`` (the service overhead ratio), with the offline
+   ``python -m planexe.plan`` (the service overhead ratio), with the offline
    provider at zero latency (pure overhead) and against the LLM server.
 
 Service timings are the production defaults (poll 0.5 s, heartbeat 5 s).

@@ -22,8 +22,8 @@ CONFIG_ERROR_EXIT = 3  # as the pipeline's ExitCode.CONFIG_ERROR
 # name -> (module, one-line help). Modules are imported lazily so that
 # ``planexe --help`` does not pay for FastAPI or Luigi.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("planexe.pipeline.run_command", "make a plan from a prompt, here, with a progress bar"),
-    "graph": ("planexe.pipeline.graph", "show the plan DAG: task count, LLM calls, critical path"),
+    "run": ("planexe.plan.run_command", "make a plan from a prompt, here, with a progress bar"),
+    "graph": ("planexe.plan.graph_command", "show the plan DAG: task count, LLM calls, critical path"),
     "demo": ("planexe_api.demo_command", "start the service and follow a demo plan (what `make run` does)"),
     "serve": ("planexe_api.serve_command", "run the HTTP API (and, unless PLANEXE_RUNNER=false, run plans)"),
     "worker": ("planexe_api.worker_command", "run plans from the shared database, without HTTP"),

@@ -110,9 +110,7 @@ class PlanTask(luigi.Task):
         # the project plan is done), the scheduler starts those with the longest way
         # still to go first; in definition order, a step on the critical path could
         # wait a whole LLM round for a worker behind a step with slack.
-        from planexe.pipeline.graph import remaining_rounds
-
-        return remaining_rounds(self.plan.detail, self.ctx.max_concurrent_llm)[self.step_name()]
+        return self.ctx.rounds_left.get(self.step_name(), 0)
 
     @property
     def retry_count(self) -> int:
@@ -164,10 +162,8 @@ class PlanTask(luigi.Task):
 
     async def _produce_in_session(self) -> tuple[BaseModel, SessionUsage]:
         ident = cancellation.enter()
-        from planexe.pipeline.graph import slack_rounds
-
         # When permits are scarce, calls of steps on the critical path are served first.
-        step_slack.set(slack_rounds(self.plan.detail, self.ctx.max_concurrent_llm)[self.step_name()])
+        step_slack.set(self.ctx.slack.get(self.step_name(), 0))
         # Waiting for a permit is the provider's pace, not a hung step: the worker timeout skips it.
         pause = getattr(self, "_planexe_pause", None)
         if pause is not None:

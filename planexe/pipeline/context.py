@@ -7,7 +7,7 @@ only inside a task's session), which keeps the fork safe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from planexe.llm.budget import Budget, BudgetGuard
@@ -28,6 +28,11 @@ class RunContext:
     events: EventWriter
     max_concurrent_llm: int
     budget: BudgetGuard | None = None  # the plan's max_cost / max_tokens, when it has one
+    # Per step, from the runner's DAG once per run: LLM rounds from its start to the end
+    # (the scheduler's priority) and rounds it may be late (permit priority). Empty for a
+    # task run outside the runner: every step then counts the same.
+    rounds_left: dict[str, int] = field(default_factory=dict)
+    slack: dict[str, int] = field(default_factory=dict)
 
     @property
     def offline(self) -> bool:

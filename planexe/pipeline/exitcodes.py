@@ -1,4 +1,4 @@
-"""Exit codes of ``python -m planexe.pipeline``.
+"""Exit codes of ``python -m planexe.plan``.
 
 Luigi's own command line exits 0 when a task fails, so the pipeline maps the
 run's ``LuigiRunResult.status`` to these codes itself; the supervisor relies on

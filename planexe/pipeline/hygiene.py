@@ -41,7 +41,7 @@ class Hygiene:
     scheduler_url: str | None = None  # a luigid; None = Luigi's local scheduler
 
     def as_args(self) -> list[str]:
-        """The same options as command-line flags for ``python -m planexe.pipeline``."""
+        """The same options as command-line flags for ``python -m planexe.plan``."""
         args = [
             "--worker-id",
             self.worker_id,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -21,6 +20,7 @@ from planexe.pipeline.base import PlanTask
 from planexe.pipeline.context import RunContext, open_context
 from planexe.pipeline.events import read_events
 from planexe.pipeline.exitcodes import ExitCode
+from planexe.pipeline.graph import Dag, remaining_rounds, slack_rounds, task_order
 from planexe.pipeline.lock import RunDirLock
 from planexe.pipeline.luigi_worker import WorkerFactory
 from planexe.pipeline.rundir import REPORT_FILE, clean_stale_temp_files
@@ -69,19 +69,6 @@ def warm_up(tasks: list[PlanTask]) -> None:
             schema_of(model)
 
 
-def walk(task: PlanTask) -> Iterator[PlanTask]:
-    """Every task of the DAG below ``task`` (itself included), each once."""
-    seen: set[str] = set()
-    stack = [task]
-    while stack:
-        current = stack.pop()
-        if current.task_id in seen:
-            continue
-        seen.add(current.task_id)
-        yield current
-        stack.extend(luigi.task.flatten(current.requires()))
-
-
 def _failed_tasks(ctx: RunContext) -> tuple[list[str], str]:
     """Tasks whose last event in this run is a failure, the one that failed last first, and
     that failure's message (the task whose failure stopped the run)."""
@@ -118,6 +105,7 @@ class Supervision:
 def run_pipeline(
     run_dir: Path,
     *,
+    dag: Dag,
     workers: int,
     hygiene: luigi_hygiene.Hygiene,
     attempt: int = 1,
@@ -139,9 +127,8 @@ def run_pipeline(
         clean_stale_temp_files(run_dir)
         try:
             ctx = open_context(run_dir, settings, attempt)
-            from planexe.plan.prompt_sizes import check_windows  # the plan steps import this package
-
-            check_windows(ctx.executor.chain, ctx.plan.detail, ctx.plan.prompt)
+            if dag.preflight is not None:
+                dag.preflight(ctx)
         except (ConfigError, PipelineError) as exc:
             return RunResult(ExitCode.CONFIG_ERROR, str(exc))
         if supervision.keepalive_fd is not None and supervision.keepalive_timeout_s > 0:
@@ -151,7 +138,7 @@ def run_pipeline(
                 supervision.stop_grace_s,
                 on_stop=lambda reason: ctx.events.emit("supervisor_lost", reason=reason),
             )
-        final = _prepare(ctx, run_dir, attempt, workers, hygiene)
+        final = _prepare(ctx, dag, run_dir, attempt, workers, hygiene)
         exit_code = _build(final, workers, hygiene, settings, handle_signals)
         return _finish(ctx, run_dir, exit_code, started)
     finally:
@@ -159,16 +146,18 @@ def run_pipeline(
 
 
 def _prepare(
-    ctx: RunContext, run_dir: Path, attempt: int, workers: int, hygiene: luigi_hygiene.Hygiene
+    ctx: RunContext, dag: Dag, run_dir: Path, attempt: int, workers: int, hygiene: luigi_hygiene.Hygiene
 ) -> PlanTask:
     """Install the event handlers and Luigi options, and announce the run with what is done."""
-    from planexe.plan.dag import final_task  # the plan steps import this package
-
     luigi_events.install()
     luigi_events.reset_failure_counts(str(run_dir))
     luigi_hygiene.apply(hygiene)
-    final = final_task(str(run_dir), attempt)
-    tasks = list(walk(final))
+    final = dag.root(str(run_dir), attempt)
+    root, detail, concurrency = type(final), ctx.plan.detail, ctx.max_concurrent_llm
+    ctx.rounds_left = remaining_rounds(root, detail, concurrency)
+    ctx.slack = slack_rounds(root, detail, concurrency)
+    # Luigi keeps one instance per task id, so these are the instances it will schedule.
+    tasks = [cls(run_dir=str(run_dir), attempt=attempt) for cls in task_order(root)]
     warm_up(tasks)
     done = sorted(t.step_name() for t in tasks if t.complete())
     effective = luigi_hygiene.effective()
@@ -220,6 +209,9 @@ def _build(
         log.warning("pipeline_interrupted", signal=str(exc))
         return ExitCode.INTERRUPTED
     finally:
+        # A stop asks this run to end; a later run in the same process (tests, `planexe
+        # graph --prompts`) must not inherit it.
+        luigi_worker.STOP_REQUESTED.clear()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 from planexe.llm.config import HOSTED_CONCURRENCY
 from planexe.pipeline.base import PlanTask
+from planexe.pipeline.context import RunContext
+from planexe.pipeline.graph import Dag, dag_stats, task_order
 from planexe.pipeline.rundir import Detail
 from planexe.plan.final import STEPS, Report
 
@@ -31,21 +33,18 @@ def final_task(run_dir: str, attempt: int = 1) -> PlanTask:
 
 
 def reachable(root: type[PlanTask] = FINAL_TASK) -> list[type[PlanTask]]:
-    """Every task ``root`` needs, ``root`` included, dependencies first."""
-    seen: dict[type[PlanTask], None] = {}
+    """Every task ``root`` needs, ``root`` included, dependencies first (a cycle is a ValueError)."""
+    return list(task_order(root))
 
-    def visit(task: type[PlanTask], path: tuple[type[PlanTask], ...]) -> None:
-        if task in path:
-            cycle = " -> ".join(t.step_name() for t in (*path, task))
-            raise ValueError(f"dependency cycle: {cycle}")
-        if task in seen:
-            return
-        for dep in task.depends_on:
-            visit(dep, (*path, task))
-        seen[task] = None
 
-    visit(root, ())
-    return list(seen)
+def _preflight(ctx: RunContext) -> None:
+    from planexe.plan.prompt_sizes import check_windows  # it runs an offline plan: imports this module
+
+    check_windows(ctx.executor.chain, ctx.plan.detail, ctx.plan.prompt)
+
+
+# What the pipeline's entry point (``python -m planexe.plan``) hands the runner.
+PLAN_DAG = Dag(root=final_task, preflight=_preflight)
 
 
 def planned_calls(detail: Detail, tasks: Iterable[type[PlanTask]] = ALL_TASKS) -> int:
@@ -56,8 +55,6 @@ def critical_path(
     detail: Detail = "full", concurrency: int = BUDGET_CONCURRENCY, root: type[PlanTask] = FINAL_TASK
 ) -> tuple[int, list[type[PlanTask]]]:
     """The longest path to ``root`` in LLM rounds, and its steps from first to last."""
-    best: dict[type[PlanTask], tuple[int, list[type[PlanTask]]]] = {}
-    for task in reachable(root):
-        before = max((best[dep] for dep in task.depends_on), key=lambda b: b[0], default=(0, []))
-        best[task] = (before[0] + task.planned_rounds(detail, concurrency), [*before[1], task])
-    return best[root]
+    stats = dag_stats(root, detail, concurrency)
+    by_name = {task.step_name(): task for task in stats.tasks}
+    return stats.critical_rounds, [by_name[name] for name in stats.critical_path]

@@ -35,11 +35,11 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def start_pipeline(
     run_dir: Path, *args: str, env: Mapping[str, str] | None = None, stdin: int | None = subprocess.DEVNULL
 ) -> subprocess.Popen[bytes]:
-    """``python -m planexe.pipeline`` in its own session, output appended to the run's log."""
+    """``python -m planexe.plan`` in its own session, output appended to the run's log."""
     log = (run_dir / LOG_FILE).open("ab")
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "planexe.pipeline", "--run-dir", str(run_dir), *args],
+            [sys.executable, "-m", "planexe.plan", "--run-dir", str(run_dir), *args],
             env=child_env(env),
             stdin=stdin,
             stdout=log,

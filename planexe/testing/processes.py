@@ -12,7 +12,7 @@ import psutil
 
 @dataclass(frozen=True)
 class Child:
-    """A live ``python -m planexe.pipeline`` process (the main one or a Luigi task fork)."""
+    """A live ``python -m planexe.plan`` process (the main one or a Luigi task fork)."""
 
     pid: int
     ppid: int
@@ -36,7 +36,7 @@ def pipeline_processes(under: Path | None = None) -> list[Child]:
                 cmd = fh.read().decode(errors="replace").split("\0")
         except OSError:
             continue  # gone already
-        if "planexe.pipeline" not in cmd or "--run-dir" not in cmd[:-1]:
+        if "planexe.plan" not in cmd or "--run-dir" not in cmd[:-1]:
             continue
         run_dir = cmd[cmd.index("--run-dir") + 1]
         if not run_dir.startswith(prefix):

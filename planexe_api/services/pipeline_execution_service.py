@@ -1,6 +1,6 @@
 """Builds what a pipeline child is started with: run directory, command, environment.
 
-The contract with the child is ``python -m planexe.pipeline`` plus Luigi's
+The contract with the child is ``python -m planexe.plan`` plus Luigi's
 worker hygiene flags, the environment (``LUIGI_WORKERS``, ``PLANEXE_*``) and
 the run directory. ``run`` below is the plan's fencing token: it grows with
 every claim and is never reset (unlike the attempt count, which a resume
@@ -105,7 +105,7 @@ class PipelineExecutionService:
         return [
             self.python,
             "-m",
-            "planexe.pipeline",
+            "planexe.plan",
             "--run-dir",
             str(self.run_dir(plan_id)),
             "--attempt",

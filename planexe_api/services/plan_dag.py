@@ -47,9 +47,9 @@ class PlanDag:
 @lru_cache(maxsize=8)
 def plan_dag(detail: Detail, concurrency: int) -> PlanDag:
     """The DAG at ``detail`` with batches of ``concurrency`` calls in flight."""
-    from planexe.pipeline.graph import dag_stats  # imports every plan step
+    from planexe.plan.graph_command import plan_stats  # imports every plan step
 
-    stats = dag_stats(detail, concurrency)
+    stats = plan_stats(detail, concurrency)
     on_path = set(stats.critical_path)
     dependents: dict[str, list[str]] = {cls.step_name(): [] for cls in stats.tasks}
     for dep, task in stats.edges:

@@ -74,7 +74,7 @@ def status(pid: int) -> str | None:
 def pipeline_of(plan_id: str) -> int | None:
     for proc in psutil.process_iter(["pid", "cmdline", "status"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if "planexe.pipeline" in cmd and plan_id in cmd and proc.info["status"] != psutil.STATUS_ZOMBIE:
+        if "planexe.plan" in cmd and plan_id in cmd and proc.info["status"] != psutil.STATUS_ZOMBIE:
             return int(proc.info["pid"])
     return None
 

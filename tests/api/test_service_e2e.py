@@ -18,7 +18,7 @@ def pipeline_pids(plan_id: str | None = None) -> list[int]:
     pids = []
     for proc in psutil.process_iter(["pid", "cmdline", "status"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if proc.info["status"] == psutil.STATUS_ZOMBIE or "planexe.pipeline" not in cmd:
+        if proc.info["status"] == psutil.STATUS_ZOMBIE or "planexe.plan" not in cmd:
             continue
         if plan_id is None or plan_id in cmd:
             pids.append(proc.info["pid"])

@@ -186,7 +186,7 @@ def test_second_process_on_the_same_run_dir_is_refused(tmp_path: Path, server: L
         first = start_pipeline(run_dir, env=llm_env(server))
         wait_for(run_dir, lambda evs: any(e["kind"] == "run_started" for e in evs))
         second = subprocess.run(
-            [sys.executable, "-m", "planexe.pipeline", "--run-dir", str(run_dir)],
+            [sys.executable, "-m", "planexe.plan", "--run-dir", str(run_dir)],
             capture_output=True,
             text=True,
             timeout=60,

@@ -9,15 +9,17 @@ from pathlib import Path
 import pytest
 
 from planexe.llm.config import HOSTED_CONCURRENCY
-from planexe.pipeline.graph import dag_stats, remaining_rounds
+from planexe.pipeline.graph import remaining_rounds
 from planexe.pipeline.lean_imports import OPTIONAL_MODULES, without_optional_modules
 from planexe.pipeline.luigi_worker import LocalScheduler
+from planexe.plan.dag import FINAL_TASK
+from planexe.plan.graph_command import plan_stats
 from planexe.testing.pipeline import child_env, events, make_run_dir, run_to_end
 
 
 def test_remaining_rounds_count_the_longest_way_to_the_end() -> None:
-    stats = dag_stats("full", HOSTED_CONCURRENCY)
-    remaining = remaining_rounds("full", HOSTED_CONCURRENCY)
+    stats = plan_stats("full", HOSTED_CONCURRENCY)
+    remaining = remaining_rounds(FINAL_TASK, "full", HOSTED_CONCURRENCY)
     assert remaining[stats.critical_path[0]] == stats.critical_rounds
     assert remaining["report"] == 0
     assert remaining["executive_summary"] == 1
@@ -33,8 +35,8 @@ def test_one_worker_always_starts_the_ready_task_with_most_rounds_left(tmp_path:
     # One worker makes the choice visible: every start picks among all ready tasks.
     run_dir = make_run_dir(tmp_path, detail="fast")
     assert run_to_end(run_dir, "--workers", "1") == 0
-    remaining = remaining_rounds("fast", HOSTED_CONCURRENCY)  # the offline provider runs at 16
-    needs = {cls.step_name(): {d.step_name() for d in cls.depends_on} for cls in dag_stats("fast").tasks}
+    remaining = remaining_rounds(FINAL_TASK, "fast", HOSTED_CONCURRENCY)  # the offline provider runs at 16
+    needs = {cls.step_name(): {d.step_name() for d in cls.depends_on} for cls in plan_stats("fast").tasks}
     done: set[str] = set()
     started: set[str] = set()
     choices = 0
@@ -51,7 +53,7 @@ def test_one_worker_always_starts_the_ready_task_with_most_rounds_left(tmp_path:
 
 
 def test_the_pipeline_process_does_not_import_optional_integrations() -> None:
-    code = "import sys, planexe.pipeline.__main__; print(sorted(m for m in {} if m in sys.modules))"
+    code = "import sys, planexe.plan.__main__; print(sorted(m for m in {} if m in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", code.format(OPTIONAL_MODULES)],
         capture_output=True,
@@ -76,10 +78,10 @@ def test_code_only_steps_run_in_the_pipeline_process_and_llm_steps_in_forks(tmp_
     assert run_to_end(run_dir, env={"PLANEXE_TASK_ISOLATION": "process"}) == 0
     evs = events(run_dir)
     main_pid = next(e["pid"] for e in evs if e["kind"] == "run_started")
-    code_only = {cls.step_name() for cls in dag_stats("fast").tasks if cls.code_only()}
+    code_only = {cls.step_name() for cls in plan_stats("fast").tasks if cls.code_only()}
     assert {"setup", "consolidate_assumptions", "schedule", "plan_digest", "report"} <= code_only
     succeeded = {e["task"]: e["pid"] for e in evs if e["kind"] == "task_succeeded"}
-    assert len(succeeded) == len(dag_stats("fast").tasks)
+    assert len(succeeded) == len(plan_stats("fast").tasks)
     for name, pid in succeeded.items():
         assert (pid == main_pid) == (name in code_only), name
 

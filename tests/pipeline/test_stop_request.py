@@ -17,6 +17,7 @@ import pytest
 from planexe.pipeline import hygiene, luigi_worker
 from planexe.pipeline.exitcodes import ExitCode
 from planexe.pipeline.runner import run_pipeline
+from planexe.plan.dag import PLAN_DAG
 from planexe.settings import Settings, get_settings
 from planexe.testing.llm_server import llm_server
 from planexe.testing.pipeline import events, make_run_dir, wait_for
@@ -43,7 +44,12 @@ def test_a_stop_whose_exception_was_swallowed_still_interrupts_the_run(
         stopper.start()
         try:
             result = run_pipeline(
-                run_dir, workers=4, hygiene=hygiene.Hygiene(), settings=Settings(), handle_signals=False
+                run_dir,
+                dag=PLAN_DAG,
+                workers=4,
+                hygiene=hygiene.Hygiene(),
+                settings=Settings(),
+                handle_signals=False,
             )
         finally:
             stopper.join(timeout=60)

@@ -14,8 +14,8 @@ import luigi.worker
 import pytest
 
 from planexe.pipeline import cancellation
-from planexe.pipeline.graph import dag_stats
 from planexe.pipeline.luigi_worker import ThreadTaskProcess
+from planexe.plan.graph_command import plan_stats
 from planexe.testing.llm_server import LLMServer, llm_server
 from planexe.testing.pipeline import events, make_run_dir, run_to_end
 
@@ -37,7 +37,7 @@ def test_a_plan_runs_every_step_in_the_pipeline_process(tmp_path: Path, server: 
     evs = events(run_dir)
     main_pid = next(e["pid"] for e in evs if e["kind"] == "run_started")
     assert {e["pid"] for e in evs} == {main_pid}
-    stats = dag_stats("fast")
+    stats = plan_stats("fast")
     assert {e["task"] for e in evs if e["kind"] == "task_succeeded"} == {c.step_name() for c in stats.tasks}
     assert (run_dir / "report.html").exists()
     # Steps ran side by side in one process; each output still names only the models that

@@ -26,7 +26,7 @@ def test_exact_command_and_environment(tmp_path: Path) -> None:
     run_dir = str((tmp_path / "runs" / "abc123").resolve())
     host = socket.gethostname()
     assert launch.argv == [
-        "/py", "-m", "planexe.pipeline",
+        "/py", "-m", "planexe.plan",
         "--run-dir", run_dir,
         "--attempt", "7",
         "--parent-pid", "4242",

@@ -21,6 +21,7 @@ from planexe.pipeline.progress import Progress
 from planexe.pipeline.rundir import EVENTS_FILE, PLAN_FILE, REPORT_FILE, PlanSpec, read_plan, write_plan
 from planexe.pipeline.runner import RunResult, run_pipeline
 from planexe.pipeline.workers import resolve_workers
+from planexe.plan.dag import PLAN_DAG
 from planexe.settings import get_settings
 
 
@@ -131,7 +132,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         result: RunResult = run_pipeline(
-            run_dir, workers=choice.count, hygiene=hygiene.Hygiene(worker_id=f"cli-{os.getpid()}")
+            run_dir,
+            dag=PLAN_DAG,
+            workers=choice.count,
+            hygiene=hygiene.Hygiene(worker_id=f"cli-{os.getpid()}"),
         )
     finally:
         stop.set()
