@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# All six benchmarks (see docs/performance.md); `make bench BENCH_ARGS=--quick` takes ~7 min.
+# All seven benchmarks (see docs/performance.md); `make bench BENCH_ARGS=--quick` takes ~7 min.
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
 	$(BIN)/python bench/service.py $(BENCH_ARGS)
@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/memory.py $(BENCH_ARGS)
 	$(BIN)/python bench/shared_limits.py $(BENCH_ARGS)
 	$(BIN)/python bench/many_plans.py $(BENCH_ARGS)
+	$(BIN)/python bench/body_limit.py $(BENCH_ARGS)
 
 # Kills and freezes against two workers on PostgreSQL, then the crash-consistency invariants
 # (bench/soak.py; exits 1 if one broke). CI runs a shorter one: `make soak SOAK_MINUTES=2`.

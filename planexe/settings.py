@@ -133,6 +133,13 @@ class Settings(BaseSettings):
     runner: bool = Field(
         default=True, description="false: `planexe serve` only serves the API and runs no plans."
     )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=65_536,
+        le=1_073_741_824,
+        description="Largest request body in bytes; a larger one is refused with 413 while it arrives. "
+        "The largest legal request (an 8,000-character prompt, every character escaped) is ~100 KB.",
+    )
     max_concurrent_plans: int = Field(
         default=2, ge=1, le=256, description="Pipeline children per runner at once."
     )

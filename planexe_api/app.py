@@ -21,6 +21,7 @@ from planexe.plan.prompt_sizes import check_windows
 from planexe.settings import Settings, get_settings
 from planexe_api import security, web
 from planexe_api.auth import BearerToken
+from planexe_api.body_limit import BodyLimit
 from planexe_api.db.migrate import ensure_schema
 from planexe_api.db.models import WorkerRole
 from planexe_api.errors import install_error_handlers
@@ -115,6 +116,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     security.install(app, settings, open_paths=OPEN_PATHS)
+
+    # Added last, so outermost: an oversized body is refused before anything else reads it.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
     app.include_router(plans.router)
     app.include_router(plan_tasks.router)
     app.include_router(plan_exports.router)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from planexe.pipeline.rundir import MAX_PROMPT_CHARS
 from planexe_api.db.models import LlmUsage, Plan, PlanFile
+from planexe_api.db.storable import StorableText
 
 
 class PlanCreate(BaseModel):
@@ -16,11 +17,11 @@ class PlanCreate(BaseModel):
         extra="forbid", json_schema_extra={"example": {"prompt": "Open a small bakery in Copenhagen"}}
     )
 
-    prompt: str = Field(
+    prompt: StorableText = Field(
         description=f"The project idea, one paragraph, at most {MAX_PROMPT_CHARS} characters."
     )
     detail: Literal["full", "fast"] = Field(default="full", description="fast prunes the detail loops.")
-    llm_model: str | None = Field(
+    llm_model: StorableText | None = Field(
         default=None, max_length=100, description="A configured model to try first."
     )
     max_cost: float | None = Field(
@@ -234,6 +235,6 @@ class FileOut(BaseModel):
 class PlanRetry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    llm_model: str | None = Field(
+    llm_model: StorableText | None = Field(
         default=None, max_length=100, description="A configured model to try first; default: the old plan's."
     )

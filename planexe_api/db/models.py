@@ -7,6 +7,7 @@ with SQL date functions, so one query means the same on both databases.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -49,6 +50,16 @@ def utcnow() -> datetime:
 
 def new_plan_id() -> str:
     return uuid.uuid4().hex
+
+
+_PLAN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_plan_id(value: str) -> bool:
+    """Whether ``value`` has the form of an id ``new_plan_id`` makes: a lookup of anything else
+    can find nothing, so it is answered without asking the database (which might refuse the
+    text: NUL on PostgreSQL)."""
+    return _PLAN_ID.fullmatch(value) is not None
 
 
 class UtcDateTime(TypeDecorator[datetime]):

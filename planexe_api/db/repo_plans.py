@@ -11,7 +11,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from planexe_api.db.errors import DuplicateIdempotencyKey, InvalidCursor, InvalidTransition, PlanNotFound
-from planexe_api.db.models import LlmUsage, Plan, PlanDetail, PlanStatus, new_plan_id, utcnow
+from planexe_api.db.models import LlmUsage, Plan, PlanDetail, PlanStatus, is_plan_id, new_plan_id, utcnow
 from planexe_api.db.repo_events import append_service_events
 
 MAX_LIST_LIMIT = 500  # plans per page
@@ -76,11 +76,15 @@ def create_plan(
 
 
 def get_plan(session: Session, plan_id: str) -> Plan | None:
+    if not is_plan_id(plan_id):
+        return None
     return session.get(Plan, plan_id, populate_existing=True)
 
 
 def get_plan_with_usage(session: Session, plan_id: str) -> tuple[Plan, list[LlmUsage]] | None:
     """The plan and its usage by model (sorted by model), in one query; None if there is no such plan."""
+    if not is_plan_id(plan_id):
+        return None
     stmt = (
         select(Plan, LlmUsage)
         .outerjoin(LlmUsage, LlmUsage.plan_id == Plan.id)
@@ -140,13 +144,19 @@ def _encode_cursor(plan: Plan) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor stands for; InvalidCursor for anything ``_encode_cursor``
+    could not have made: bad base64 or text, a naive or out-of-range time (one that overflows
+    once moved to UTC), an id that is not a plan id."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         when, plan_id = raw.split("|", 1)
         created_at = datetime.fromisoformat(when)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        if created_at.tzinfo is None:
+            raise InvalidCursor()
+        created_at = created_at.astimezone(UTC)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
         raise InvalidCursor() from exc
-    if created_at.tzinfo is None:
+    if not is_plan_id(plan_id):
         raise InvalidCursor()
     return created_at, plan_id
 
@@ -167,6 +177,8 @@ def queue_depth(session: Session) -> int:
 
 
 def _lock_plan(session: Session, plan_id: str) -> Plan | None:
+    if not is_plan_id(plan_id):
+        return None
     stmt = select(Plan).where(Plan.id == plan_id).with_for_update().execution_options(populate_existing=True)
     return session.scalars(stmt).first()
 

@@ -10,9 +10,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from planexe_api.mcp.limits import TEXT_DEFAULT_CHARS, TEXT_MAX_CHARS, WAIT_DEFAULT_S, WAIT_MAX_S
+from planexe_api.db.storable import StorableText
+from planexe_api.mcp.limits import (
+    TEXT_DEFAULT_CHARS,
+    TEXT_MAX_CHARS,
+    TEXT_MAX_OFFSET,
+    WAIT_DEFAULT_S,
+    WAIT_MAX_S,
+)
 from planexe_api.schemas import PlanCreate
 from planexe_api.services.plan_actions import (
+    CURSOR_MAX_CHARS,
     IDEMPOTENCY_KEY_MAX_CHARS,
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
@@ -41,7 +49,7 @@ class NoArgs(Args):
 class CreateArgs(Args, PlanCreate):
     """PlanCreate's fields and checks, plus the key the REST API takes as a header."""
 
-    idempotency_key: str | None = IdempotencyKey
+    idempotency_key: StorableText | None = IdempotencyKey
 
 
 class PlanArgs(Args):
@@ -67,22 +75,27 @@ class ListArgs(Args):
     status: StatusFilter | None = Field(default=None, description="Only plans in this status.")
     limit: int = Field(default=LIST_LIMIT_DEFAULT, ge=1, le=LIST_LIMIT_MAX, description="Plans per page.")
     cursor: str | None = Field(
-        default=None, max_length=500, description="next_cursor of the previous page, for older plans."
+        default=None,
+        max_length=CURSOR_MAX_CHARS,
+        description="next_cursor of the previous page, for older plans.",
     )
 
 
 class RetryArgs(PlanArgs):
-    llm_model: str | None = Field(
+    llm_model: StorableText | None = Field(
         default=None,
         max_length=100,
         description="A configured model to try first this time; default: the old plan's.",
     )
-    idempotency_key: str | None = IdempotencyKey
+    idempotency_key: StorableText | None = IdempotencyKey
 
 
 class TextPage(Args):
     offset: int = Field(
-        default=0, ge=0, description="Skip this many characters (to read on from next_offset)."
+        default=0,
+        ge=0,
+        le=TEXT_MAX_OFFSET,
+        description="Skip this many characters (to read on from next_offset).",
     )
     max_chars: int = Field(
         default=TEXT_DEFAULT_CHARS,
@@ -93,7 +106,7 @@ class TextPage(Args):
 
 
 class FilesArgs(PlanArgs, TextPage):
-    name: str | None = Field(
+    name: StorableText | None = Field(
         default=None,
         max_length=500,
         description="A file name from the list: its text is returned too (JSON outputs and the report).",

@@ -12,11 +12,12 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from planexe_api.db import repo_plans
-from planexe_api.errors import ApiError
-from planexe_api.routes.sse import EventStream
+from planexe_api.db.storable import StorableText
+from planexe_api.routes.sse import EventStream, parse_event_id
 from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut, PlanResume, PlanRetry
 from planexe_api.services import plan_actions
 from planexe_api.services.plan_actions import (
+    CURSOR_MAX_CHARS,
     IDEMPOTENCY_KEY_MAX_CHARS,
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
@@ -53,9 +54,12 @@ async def list_plans(
     state: State,
     status: StatusFilter | None = None,
     limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = LIST_LIMIT_DEFAULT,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None, Query(max_length=CURSOR_MAX_CHARS, description="next_cursor of the previous page")
+    ] = None,
     q: Annotated[
-        str | None, Query(max_length=SEARCH_MAX_CHARS, description="only prompts containing this (any case)")
+        StorableText | None,
+        Query(max_length=SEARCH_MAX_CHARS, description="only prompts containing this (any case)"),
     ] = None,
 ) -> PlanListOut:
     """Plans, newest first; filter by ``status``, search prompts with ``q``; page with ``next_cursor``.
@@ -140,7 +144,9 @@ async def stream_events(
     state: State,
     request: Request,
     last_event_id: Annotated[str | None, Header()] = None,
-    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+    after: Annotated[
+        str | None, Query(description="resume after this event id (digits, at most 999999999)")
+    ] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: task started/finished/failed, LLM calls, status changes.
 
@@ -148,7 +154,9 @@ async def stream_events(
     (or ``?after=``) to continue where the stream stopped. The stream ends after
     the plan reaches completed, failed or cancelled.
     """
-    start = after if after is not None else _parse_last_event_id(last_event_id)
+    # Both are checked before the stream starts: past it, a bad value could only break the body.
+    start = parse_event_id(after, "after") if after is not None else parse_event_id(last_event_id)
+    plan_actions.check_plan_id(plan_id)
     if await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id)) is None:
         raise plan_not_found(plan_id)
     return StreamingResponse(
@@ -156,14 +164,3 @@ async def stream_events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-def _parse_last_event_id(value: str | None) -> int:
-    if value is None or not value.strip():
-        return 0
-    try:
-        return max(0, int(value.strip()))
-    except ValueError as exc:
-        raise ApiError(
-            "Last-Event-ID must be the numeric id of an event from this stream", code="invalid_last_event_id"
-        ) from exc

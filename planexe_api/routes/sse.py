@@ -15,6 +15,7 @@ reconnects with ``Last-Event-ID`` and loses nothing.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from planexe.log import get_logger
 from planexe_api.db import repo_events, repo_plans
 from planexe_api.db.errors import StoreError, StoreUnavailable
 from planexe_api.db.models import PlanStatus
+from planexe_api.errors import ApiError
 from planexe_api.state import AppState
 
 log = get_logger(__name__)
@@ -37,6 +39,23 @@ SSE_OUTAGE_S = 30.0  # how long a stream waits out a database outage before it e
 SSE_OUTAGE_RETRY_S = 1.0
 SSE_PAGE = 500  # events per read
 RETRY_MS = 2000  # the reconnection delay a browser's EventSource is told to use
+# The largest event id a client may send back: far above any plan's event count, and
+# below the databases' 32-bit integer column (a larger value would fail the query).
+MAX_EVENT_ID = 999_999_999
+_EVENT_ID = re.compile(r"[0-9]{1,9}")
+
+
+def parse_event_id(value: str | None, source: str = "Last-Event-ID") -> int:
+    """The event id a client resumes after (``Last-Event-ID`` or ``?after=``); 0 for none."""
+    text = (value or "").strip()
+    if not text:
+        return 0
+    if _EVENT_ID.fullmatch(text) is None or int(text) > MAX_EVENT_ID:
+        raise ApiError(
+            f"{source} must be the numeric id of an event from this stream (0 to {MAX_EVENT_ID})",
+            code="invalid_last_event_id",
+        )
+    return int(text)
 
 
 def sse_event(seq: int, kind: str, data: dict[str, Any]) -> bytes:

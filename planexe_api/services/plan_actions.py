@@ -6,7 +6,9 @@ states can be resumed, which file names can be read) lives here once. Each
 function runs its database work as one short transaction through the store
 and raises the ``planexe_api.errors`` ApiError subclasses, which each face
 turns into its own error shape (an HTTP status with ``{code, message}``, an
-MCP tool error with the same code and message).
+MCP tool error with the same code and message). Every action on one plan starts
+with ``check_plan_id``, and every text input is checked by its input model with
+``db.storable`` (see there), so hostile input is a 4xx before any transaction opens.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from planexe.errors import LLMConfigError
 from planexe.pipeline.rundir import REPORT_FILE
 from planexe_api.db import repo_events, repo_files, repo_plans
 from planexe_api.db.errors import DuplicateIdempotencyKey, InvalidCursor, InvalidTransition, PlanNotFound
-from planexe_api.db.models import Plan, PlanStatus, utcnow
+from planexe_api.db.models import Plan, PlanStatus, is_plan_id, utcnow
 from planexe_api.errors import ApiError, Conflict, NotFound, TooManyPlans
 from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut
 from planexe_api.services import budgets, plan_eta
@@ -33,6 +35,7 @@ IDEMPOTENCY_KEY_MAX_CHARS = 200
 LIST_LIMIT_DEFAULT = 20  # plans per page
 LIST_LIMIT_MAX = 100
 SEARCH_MAX_CHARS = 200  # of a prompt search
+CURSOR_MAX_CHARS = 200  # the cursors this service hands out are about 90
 StatusFilter = Literal["queued", "running", "completed", "failed", "cancelled"]
 QUEUE_FULL_RETRY_AFTER_S = 30  # told to a client whose plan was refused because the queue is full
 
@@ -69,7 +72,25 @@ def media_type_of(name: str) -> str:
 
 
 def plan_not_found(plan_id: str) -> NotFound:
-    return NotFound(f"no plan with id {plan_id!r}", code="plan_not_found")
+    shown = plan_id if len(plan_id) <= 64 else plan_id[:64] + "..."
+    return NotFound(f"no plan with id {shown!r}", code="plan_not_found")
+
+
+def check_plan_id(plan_id: str) -> None:
+    """NotFound for a string that cannot be a plan id, before any transaction is opened: every
+    action on one plan starts with this, so hostile ids (NUL, 10 KB) never reach the database."""
+    if not is_plan_id(plan_id):
+        raise plan_not_found(plan_id)
+
+
+def check_idempotency_key(key: str | None) -> None:
+    """Refuse an empty or blank key: it is what an unset shell variable sends, and stored as a
+    real key it would hand every later such request the first one's plan (or a 409)."""
+    if key is not None and not key.strip():
+        raise ApiError(
+            "Idempotency-Key is empty: send a unique value (a UUID is fine), or leave the header out",
+            code="invalid_idempotency_key",
+        )
 
 
 def _load(session: Session, plan_id: str) -> PlanOut:
@@ -95,6 +116,7 @@ async def create_plan(
     is returned instead of a new one (best effort: two identical requests at the very
     same moment on PostgreSQL may both create a plan; a key is the guarantee).
     """
+    check_idempotency_key(idempotency_key)
     try:
         chain = state.llm_config.chain_for(body.llm_model)
     except LLMConfigError as exc:
@@ -203,12 +225,14 @@ async def get_plan(state: AppState, plan_id: str, *, eta: bool = True) -> PlanOu
     ``eta=False`` skips the ETA (and the read of new events it takes): one row read, for a
     caller that only watches progress, such as MCP's plan_wait between its looks.
     """
+    check_plan_id(plan_id)
     out = await state.store.read_small(lambda s: _load(s, plan_id))
     return await plan_eta.with_eta(state, out) if eta else out
 
 
 async def cancel_plan(state: AppState, plan_id: str) -> PlanOut:
     """Cancel: a queued plan at once; a running one is stopped by the runner that owns it."""
+    check_plan_id(plan_id)
 
     def cancel(session: Session) -> PlanOut:
         plan = repo_plans.request_cancel(session, plan_id)
@@ -229,6 +253,7 @@ async def resume_plan(
 ) -> PlanOut:
     """Queue a failed or cancelled plan again, reusing its finished tasks; ``max_cost`` or
     ``max_tokens`` raise its budget (a plan its budget stopped needs a higher one)."""
+    check_plan_id(plan_id)
 
     def resume(session: Session) -> PlanOut:
         plan = repo_plans.get_plan(session, plan_id)
@@ -261,6 +286,8 @@ async def retry_plan(
     Unlike resume, nothing of the old plan is reused (it stays as it is, for reference);
     ``llm_model`` (default: the old plan's) lets the new one try another model first.
     """
+    check_plan_id(plan_id)
+    check_idempotency_key(idempotency_key)
     old = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
     if old is None:
         raise plan_not_found(plan_id)
@@ -282,6 +309,7 @@ async def retry_plan(
 
 async def list_files(state: AppState, plan_id: str) -> list[FileOut]:
     """The plan's stored outputs so far, by name (metadata only)."""
+    check_plan_id(plan_id)
 
     def files(session: Session) -> list[FileOut]:
         if repo_plans.get_plan(session, plan_id) is None:
@@ -293,6 +321,7 @@ async def list_files(state: AppState, plan_id: str) -> list[FileOut]:
 
 async def read_file(state: AppState, plan_id: str, name: str) -> StoredFile:
     """One stored output with its content; the name is checked before anything is read."""
+    check_plan_id(plan_id)
     try:
         repo_files.check_file_name(name)
     except ValueError as exc:
@@ -322,6 +351,7 @@ async def read_report(state: AppState, plan_id: str) -> StoredFile:
 
 async def completed_plan(state: AppState, plan_id: str) -> Plan:
     """The plan, if it is completed (its report exists); else Conflict ``report_not_ready``."""
+    check_plan_id(plan_id)
     plan = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
     if plan is None:
         raise plan_not_found(plan_id)

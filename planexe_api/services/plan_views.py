@@ -10,12 +10,13 @@ from planexe_api.dag_schemas import DagOut, TaskDetailOut
 from planexe_api.db import repo_plans
 from planexe_api.db.models import Plan
 from planexe_api.errors import NotFound
-from planexe_api.services.plan_actions import plan_not_found
+from planexe_api.services.plan_actions import check_plan_id, plan_not_found
 from planexe_api.services.plan_eta import dag_of, trace_of
 from planexe_api.state import AppState
 
 
 async def _plan_row(state: AppState, plan_id: str) -> Plan:
+    check_plan_id(plan_id)
     plan = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
     if plan is None:
         raise plan_not_found(plan_id)

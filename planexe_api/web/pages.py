@@ -19,6 +19,7 @@ from planexe.llm.config import OFFLINE_MODEL_NAME
 from planexe.pipeline.rundir import MAX_PROMPT_CHARS
 from planexe_api.dag_schemas import DagOut, TaskDetailOut
 from planexe_api.db.models import PlanStatus, utcnow
+from planexe_api.db.storable import StorableText
 from planexe_api.errors import ApiError, NotFound
 from planexe_api.schemas import PlanListOut, PlanOut
 from planexe_api.services import plan_actions, plan_eta, plan_views
@@ -58,8 +59,8 @@ def _error_page(state: AppState, exc: ApiError) -> HTMLResponse:
 async def home(
     state: State,
     status: str | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: str | None = None,
+    q: Annotated[StorableText | None, Query(max_length=plan_actions.SEARCH_MAX_CHARS)] = None,
+    cursor: Annotated[str | None, Query(max_length=plan_actions.CURSOR_MAX_CHARS)] = None,
     limit: Annotated[int, Query(ge=1, le=REFRESH_MAX)] = PAGE_SIZE,
     fragment: Literal["list", "rows"] | None = None,
 ) -> Response:

@@ -182,6 +182,9 @@ def test_bad_input_is_a_tool_error_with_the_api_code_and_the_session_goes_on(svc
                 "unknown_plan": await tools.error("plan_status", {"plan_id": "no-such-plan"}),
                 "unknown_model": await tools.error("plan_create", {"prompt": "x y", "llm_model": "gpt-9"}),
                 "unknown_tool": await tools.error("plan_delete", {"plan_id": "x"}),
+                "nul_prompt": await tools.error("plan_create", {"prompt": "x\x00y"}),
+                "nul_key": await tools.error("plan_create", {"prompt": "x y", "idempotency_key": "k\x00"}),
+                "empty_key": await tools.error("plan_create", {"prompt": "x y", "idempotency_key": " "}),
             }
             plan_id = (await tools.ok("plan_list", {"limit": 1}))["items"][0]["id"]
             errors["bad_name"] = await tools.error("plan_files", {"plan_id": plan_id, "name": "../x"})
@@ -203,7 +206,11 @@ def test_bad_input_is_a_tool_error_with_the_api_code_and_the_session_goes_on(svc
         "unknown_model": "unknown_model",
         "unknown_tool": "unknown_tool",
         "no_file": "file_not_found",
+        "nul_prompt": "invalid_request",
+        "nul_key": "invalid_request",
+        "empty_key": "invalid_idempotency_key",
     }
+    assert errors["nul_key"]["message"].startswith("idempotency_key: ")
     # Same words as the REST API.
     assert errors["empty_prompt"] == svc.http.post("/plans", json={"prompt": "   "}).json()
     assert errors["extra_field"]["message"] == "colour: unknown field; remove it"
