@@ -14,6 +14,8 @@ from planexe_api.state import AppState, get_state
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 State = Annotated[AppState, Depends(get_state)]
+# A schedule spans years at most: any start in this range keeps its last date within a Python date.
+START_MIN, START_MAX = date(1900, 1, 1), date(9000, 12, 31)
 
 
 def _disposition(kind: str, filename: str) -> str:
@@ -69,7 +71,11 @@ async def get_schedule_csv(
     state: State,
     start: Annotated[
         date | None,
-        Query(description="the project's first day (YYYY-MM-DD); default: the day it was created"),
+        Query(
+            ge=START_MIN,
+            le=START_MAX,
+            description="the project's first day (YYYY-MM-DD); default: the day it was created",
+        ),
     ] = None,
 ) -> Response:
     """The Gantt's rows as CSV: id, name, level, start/duration/finish/slack in days, critical,

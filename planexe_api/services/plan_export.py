@@ -21,7 +21,7 @@ from planexe.plan.schedule_csv import schedule_csv
 from planexe.report import render_markdown
 from planexe_api.db import repo_files, repo_plans
 from planexe_api.errors import Conflict, NotFound
-from planexe_api.services.plan_actions import completed_plan, plan_not_found
+from planexe_api.services.plan_actions import check_plan_id, completed_plan, plan_not_found
 from planexe_api.state import AppState
 
 MARKDOWN_TYPE = "text/markdown; charset=utf-8"
@@ -66,6 +66,7 @@ async def report_markdown(state: AppState, plan_id: str) -> Export:
 async def schedule_export(state: AppState, plan_id: str, start: date | None = None) -> Export:
     """The schedule as CSV with dates from ``start`` (default: the day the plan was created, UTC);
     Conflict ``schedule_not_ready`` until the plan's Schedule step has finished."""
+    check_plan_id(plan_id)
 
     def read(session: Session) -> tuple[date, bytes | None]:
         plan = repo_plans.get_plan(session, plan_id)

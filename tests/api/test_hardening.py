@@ -204,6 +204,9 @@ def test_ids_that_are_not_plan_ids_are_404_without_touching_the_database(app: Fa
                     ("POST", "/cancel"),
                     ("POST", "/resume"),
                     ("POST", "/retry"),
+                    ("GET", "/archive"),
+                    ("GET", "/report.md"),
+                    ("GET", "/schedule.csv"),
                 ]:
                     before = sql.count
                     response = await client.request(method, f"/plans/{plan_id}{path}")

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from planexe.plan.dag import ALL_TASKS
 from planexe.plan.final import SECTIONS
+from planexe_api.routes.plan_exports import START_MAX
 from planexe_api.state import AppState
 
 
@@ -92,6 +93,12 @@ def test_a_completed_plan_exports_as_zip_markdown_and_csv(make_service) -> None:
     created = date.fromisoformat(svc.plan(plan_id)["created_at"][:10])
     assert next(csv.DictReader(io.StringIO(default)))["start_date"] == created.isoformat()
     assert archive.read(f"{plan_id}/schedule.csv").decode() == default
+    # A start near the end of the calendar would overflow the last dates: refused, not a 500.
+    for bad in ("9999-12-31", "0001-01-01"):
+        refused = svc.http.get(f"/plans/{plan_id}/schedule.csv", params={"start": bad})
+        assert refused.status_code == 422 and refused.json()["code"] == "invalid_request", refused.text
+    latest = svc.http.get(f"/plans/{plan_id}/schedule.csv", params={"start": START_MAX.isoformat()})
+    assert latest.status_code == 200
     assert {cls.output_filename() for cls in ALL_TASKS} <= {f["name"] for f in files}
 
 
