@@ -275,7 +275,11 @@ class Soak:
         eids = [r.eid for r in rows if r.eid]
         if len(eids) != len(set(eids)):
             problems.append(f"{plan.id}: an event line was stored twice")
-        calls = sum(1 for r in rows if r.kind == "llm_call" and r.data.get("outcome") == "ok")
+        calls = sum(
+            1
+            for r in rows
+            if r.kind == "llm_call" and r.data.get("outcome") == "ok" and not r.data.get("cached")
+        )
         by_model = session.scalar(select(func.sum(LlmUsage.calls)).where(LlmUsage.plan_id == plan.id)) or 0
         if not calls == plan.llm_calls == by_model:
             problems.append(f"{plan.id}: usage {plan.llm_calls}/{by_model} calls, events record {calls}")

@@ -111,6 +111,9 @@ class LlmCallOut(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     detail: str | None = Field(description="The error of a failed attempt.")
+    cached: bool = Field(
+        default=False, description="Served from the plan's call checkpoints: an earlier run paid for it."
+    )
 
     @classmethod
     def of(cls, call: LlmCall) -> LlmCallOut:
@@ -127,6 +130,7 @@ class LlmCallOut(BaseModel):
             prompt_tokens=call.prompt_tokens,
             completion_tokens=call.completion_tokens,
             detail=call.detail,
+            cached=call.cached,
         )
 
 

@@ -66,7 +66,7 @@ class Metrics:
         if kind in ("task_succeeded", "task_failed") and event.get("duration_s") is not None:
             outcome = "succeeded" if kind == "task_succeeded" else "failed"
             self.task_duration.labels(outcome).observe(float(event["duration_s"]))
-        elif kind == "llm_call":
+        elif kind == "llm_call" and not event.get("cached"):  # a reused answer was no call
             model = str(event.get("model", "?"))
             self.llm_duration.labels(model).observe(float(event.get("duration_s") or 0))
             if event.get("outcome") != "ok":

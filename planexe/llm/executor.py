@@ -13,7 +13,7 @@ import contextlib
 import contextvars
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import anyio
@@ -38,6 +38,9 @@ from planexe.log import get_logger
 
 T = TypeVar("T", bound=BaseModel)
 Listener = Callable[[CallRecord], None]
+# Called with an accepted answer and its record before the record is published: the pipeline
+# keeps the answer there (call checkpoints), so no listener hears of an answer that is not kept.
+Keeper = Callable[[BaseModel, CallRecord], Awaitable[None]]
 log = get_logger(__name__)
 
 TRUNCATED_RETRY = (
@@ -131,13 +134,17 @@ class LLMExecutor:
         output_type: type[T],
         *,
         step: str = "",
+        keep: Keeper | None = None,
     ) -> T:
-        """Ask the chain for an answer that validates as ``output_type``."""
+        """Ask the chain for an answer that validates as ``output_type``; ``keep`` is awaited with
+        the answer before its call is recorded."""
         async with self.session():
             clients = _clients.get() or {}
             failures: list[tuple[str, ProviderError]] = []
             for spec in self.chain:
-                result = await self._try_model(spec, clients.get(spec.name), messages, output_type, step)
+                result = await self._try_model(
+                    spec, clients.get(spec.name), messages, output_type, step, keep
+                )
                 if isinstance(result, ProviderError):
                     failures.append((spec.name, result))
                     continue
@@ -151,6 +158,7 @@ class LLMExecutor:
         messages: list[dict[str, str]],
         output_type: type[T],
         step: str,
+        keep: Keeper | None = None,
     ) -> T | ProviderError:
         provider = self.providers[spec.name]
         strict = spec.uses_strict
@@ -215,7 +223,10 @@ class LLMExecutor:
                 error = exc
             else:
                 call.repairs = accepted.repairs
-                self._record(step, spec, attempt, started, "ok", call)
+                record = self._record(step, spec, attempt, started, "ok", call, publish=False)
+                if keep is not None:
+                    await keep(accepted.value, record)
+                self._publish(record)
                 return accepted.value
             refused_for = 0.0
             if is_refusal(error):
@@ -301,7 +312,8 @@ class LLMExecutor:
         call: _Attempt,
         detail: str = "",
         will_retry: bool = False,
-    ) -> None:
+        publish: bool = True,
+    ) -> CallRecord:
         duration = time.perf_counter() - started
         fields = {"step": step, "model": spec.model_id, "attempt": attempt, "duration_s": round(duration, 4)}
         if outcome == "ok":
@@ -325,10 +337,43 @@ class LLMExecutor:
             cost_usd=call_cost(spec, call.prompt_tokens, call.completion_tokens),
             usage_estimated=call.usage_estimated,
         )
+        if publish:
+            self._publish(record)
+        return record
+
+    def _publish(self, record: CallRecord) -> None:
         usage = _usage.get()
         if usage is not None:
             usage.add(record)
         self._emit(record)
+
+    def reuse(
+        self,
+        step: str,
+        model: str,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> None:
+        """Count an answer kept from an earlier run (no call is made): in the session's usage at
+        what it cost then, so the step's output still says what made it, and to the listeners
+        as a ``cached`` call that costs nothing now, so the plan's usage counts it once."""
+        usage = _usage.get()
+        if usage is not None:
+            usage.add_reused(model, prompt_tokens, completion_tokens, cost_usd)
+        self._emit(
+            CallRecord(
+                step=step,
+                model=model,
+                attempt=1,
+                duration_s=0.0,
+                outcome="ok",
+                cached=True,
+                extra=dict(extra or {}),
+            )
+        )
 
 
 @dataclasses.dataclass

@@ -58,6 +58,7 @@ class CallRecord:
     prompt_tokens_est: int = 0  # estimated before sending
     cost_usd: float | None = None  # None: no prices configured for the model
     usage_estimated: bool = False  # the server reported no usage; the token counts are estimates
+    cached: bool = False  # an answer kept from an earlier run, served without a call (costs nothing now)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class SessionUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None  # None: no attempt had a price
+    reused: int = 0  # of ``calls``: answers kept from an earlier run, counted at what they cost then
 
     def add(self, record: CallRecord) -> None:
         self.attempts += 1
@@ -81,6 +83,18 @@ class SessionUsage:
         if record.cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + record.cost_usd
 
+    def add_reused(
+        self, model: str, prompt_tokens: int, completion_tokens: int, cost_usd: float | None
+    ) -> None:
+        """An answer an earlier run paid for: the step's output still says what it cost and who made it."""
+        self.calls += 1
+        self.reused += 1
+        self.models.add(model)
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        if cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + cost_usd
+
     def summary(self) -> dict[str, Any]:
         """The counts, for an output's envelope and the task's event (the models are listed there)."""
         out: dict[str, Any] = {
@@ -91,4 +105,6 @@ class SessionUsage:
         }
         if self.cost_usd is not None:
             out["cost_usd"] = round(self.cost_usd, 8)
+        if self.reused:
+            out["reused_calls"] = self.reused
         return out

@@ -28,6 +28,7 @@ from planexe.llm.types import SessionUsage
 from planexe.pipeline import cancellation, hygiene
 from planexe.pipeline.context import RunContext, current_context
 from planexe.pipeline.quoting import quote_output
+from planexe.pipeline.reruns import TaskRerun, with_feedback
 from planexe.pipeline.rundir import Detail, PlanSpec, atomic_write_text
 
 M = TypeVar("M", bound=BaseModel)
@@ -154,9 +155,13 @@ class PlanTask(luigi.Task):
             "created_at": round(started, 3),
             "data": result.model_dump(mode="json"),
         }
-        if usage.attempts:
+        if usage.attempts or usage.reused:
             # What this step's calls used and cost; the task's success event repeats it.
             envelope["usage"] = self._planexe_usage = usage.summary()
+        rerun = self.rerun
+        if rerun is not None:
+            # Which regeneration made this output, and what it was asked to change.
+            envelope["rerun"] = {"generation": rerun.generation, "feedback": rerun.feedback}
         atomic_write_text(Path(self.output().path), json.dumps(envelope, ensure_ascii=False, indent=1))
         faults.reached("after_output", task=self.step_name(), run=self.attempt)
 
@@ -190,6 +195,11 @@ class PlanTask(luigi.Task):
     def detail(self) -> Detail:
         return self.plan.detail
 
+    @property
+    def rerun(self) -> TaskRerun | None:
+        """The rerun that invalidated this task, if one did."""
+        return self.ctx.reruns.get(self.step_name())
+
     def load(self, task_cls: type[PlanTask]) -> Any:
         """The validated output of an earlier step (an instance of its ``output_model``)."""
         path = Path(self.run_dir) / task_cls.output_filename()
@@ -210,9 +220,21 @@ class PlanTask(luigi.Task):
         return f"{head}\n\n{body}" if body else head
 
     async def ask(self, system: str, user: str, output_type: type[M], label: str = "") -> M:
-        step = f"{self.step_name()}:{label}" if label else self.step_name()
+        """One structured call; a rerun's feedback is added to the message, and an answer kept
+        from an earlier run of this very call is served without calling (``calls.py``)."""
+        task = self.step_name()
+        step = f"{task}:{label}" if label else task
+        rerun = self.rerun
+        if rerun is not None:
+            user = with_feedback(user, rerun.feedback)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        return await self.ctx.executor.structured(messages, output_type, step=step)
+        ctx = self.ctx
+        if ctx.calls is None:
+            return await ctx.executor.structured(messages, output_type, step=step)
+        generation = rerun.generation if rerun is not None else 0
+        return await ctx.calls.structured(
+            ctx.executor, messages, output_type, step=step, task=task, generation=generation
+        )
 
     async def batch(
         self,

@@ -15,7 +15,9 @@ from planexe.llm.config import load_llm_config, max_concurrent_llm
 from planexe.llm.executor import LLMExecutor
 from planexe.llm.permits.client import BrokerPermits
 from planexe.llm.retry import RetryPolicy
+from planexe.pipeline.calls import CallBook
 from planexe.pipeline.events import EventWriter
+from planexe.pipeline.reruns import TaskRerun, read_reruns
 from planexe.pipeline.rundir import EVENTS_FILE, PlanSpec, read_plan
 from planexe.settings import Settings, get_settings
 
@@ -33,6 +35,8 @@ class RunContext:
     # task run outside the runner: every step then counts the same.
     rounds_left: dict[str, int] = field(default_factory=dict)
     slack: dict[str, int] = field(default_factory=dict)
+    calls: CallBook | None = None  # the run's call checkpoints; None for an offline plan
+    reruns: dict[str, TaskRerun] = field(default_factory=dict)  # tasks a rerun invalidated
 
     @property
     def offline(self) -> bool:
@@ -67,7 +71,16 @@ def open_context(run_dir: Path, settings: Settings | None = None, attempt: int =
         permits=BrokerPermits(socket, plan.plan_id or str(run_dir)) if socket else None,
         guard=guard.check if guard is not None else None,
     )
-    _current = RunContext(run_dir, plan, executor, events, max_concurrent_llm(settings, chain), guard)
+    _current = RunContext(
+        run_dir,
+        plan,
+        executor,
+        events,
+        max_concurrent_llm(settings, chain),
+        guard,
+        calls=None if executor.is_offline else CallBook(run_dir),
+        reruns=read_reruns(plan.extra.get("reruns")),
+    )
     return _current
 
 

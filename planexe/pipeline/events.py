@@ -76,6 +76,9 @@ def _optional(record: CallRecord) -> dict[str, Any]:
         fields["repairs"] = list(record.repairs)
     if record.usage_estimated:
         fields["usage_estimated"] = True
+    if record.cached:
+        # Served from the run's call checkpoints: no call was made, nothing is spent or counted.
+        fields["cached"] = True
     if record.detail:
         fields["detail"] = record.detail[:300]
     fields.update(record.extra)

@@ -18,6 +18,7 @@ class Progress:
     failed: dict[str, str] = field(default_factory=dict)  # task -> error
     llm_calls: int = 0
     llm_failed_attempts: int = 0
+    llm_calls_reused: int = 0  # answers served from call checkpoints (not in llm_calls: nothing was paid)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finished: dict[str, Any] | None = None  # the run_finished event, once seen
@@ -45,7 +46,9 @@ class Progress:
             self.running.pop(task, None)
             self.failed[task] = str(event.get("error", ""))
         elif kind == "llm_call":
-            if event.get("outcome") == "ok":
+            if event.get("cached"):
+                self.llm_calls_reused += 1
+            elif event.get("outcome") == "ok":
                 self.llm_calls += 1
             else:
                 self.llm_failed_attempts += 1

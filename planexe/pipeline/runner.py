@@ -23,6 +23,7 @@ from planexe.pipeline.exitcodes import ExitCode
 from planexe.pipeline.graph import Dag, remaining_rounds, slack_rounds, task_order
 from planexe.pipeline.lock import RunDirLock
 from planexe.pipeline.luigi_worker import WorkerFactory
+from planexe.pipeline.reruns import supersede_stale
 from planexe.pipeline.rundir import REPORT_FILE, clean_stale_temp_files
 from planexe.pipeline.watchdog import watch_supervisor
 from planexe.settings import Settings, get_settings
@@ -159,6 +160,11 @@ def _prepare(
     # Luigi keeps one instance per task id, so these are the instances it will schedule.
     tasks = [cls(run_dir=str(run_dir), attempt=attempt) for cls in task_order(root)]
     warm_up(tasks)
+    if ctx.reruns:
+        # Before anything counts as done: a rerun task's older output must not.
+        superseded = supersede_stale(run_dir, {t.step_name(): t.output_files() for t in tasks}, ctx.reruns)
+        if superseded:
+            log.info("outputs_superseded", tasks=superseded)
     done = sorted(t.step_name() for t in tasks if t.complete())
     effective = luigi_hygiene.effective()
     log.info("luigi_config", workers=workers, **effective)

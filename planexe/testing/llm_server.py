@@ -59,6 +59,11 @@ class LLMServer:
     def reset_stats(self) -> None:
         self._call("POST", "/stats/reset")
 
+    def requests(self) -> list[dict[str, Any]]:
+        """The chat requests recorded since the last reset (start it with ``record_requests``)."""
+        recorded: list[dict[str, Any]] = self._call("GET", "/requests")["requests"]
+        return recorded
+
     def configure(self, **options: Any) -> dict[str, Any]:
         """Change options of the running server; returns all of them (API key masked)."""
         return self._call("POST", "/admin/config", json=options)

@@ -216,6 +216,21 @@ class PlanFile(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PlanLlmCall(Base):
+    """A call checkpoint: one validated LLM answer of a plan, kept so no later run pays for it again."""
+
+    __tablename__ = "plan_llm_calls"
+    __table_args__ = (UniqueConstraint("plan_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(String(32), ForeignKey("plans.id", ondelete="CASCADE"))
+    # calls/<task>/<key>.json, its path in the run directory; the key hashes what determines the answer
+    name: Mapped[str] = mapped_column(String(300))
+    task: Mapped[str] = mapped_column(String(200))  # the pipeline task that asked
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # the checkpoint file's bytes
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class LlmUsage(Base):
     __tablename__ = "llm_usage"
 

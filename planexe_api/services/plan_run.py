@@ -30,7 +30,7 @@ from planexe_api.services import budgets
 from planexe_api.services.outcome import Action, Decision, RunEnd, decide
 from planexe_api.services.pipeline_execution_service import PipelineExecutionService
 from planexe_api.services.plan_signals import PlanSignals
-from planexe_api.services.plan_sync import PlanSync, Stored, read_stored, restore_outputs
+from planexe_api.services.plan_sync import PlanSync, Stored, read_stored, restore_calls, restore_outputs
 from planexe_api.services.process_registry import ProcessRegistry
 from planexe_api.services.store import Store, through_outage
 from planexe_api.services.supervisor import ChildOutcome, StopReason, StopRequest, supervise
@@ -181,6 +181,12 @@ class PlanRun:
             lambda: anyio.to_thread.run_sync(restore_outputs, store, plan_id, run_dir, stored),
             what="restore",
         )
+        calls = await through_outage(
+            lambda: anyio.to_thread.run_sync(restore_calls, store, plan_id, run_dir, stored),
+            what="restore",
+        )
+        if calls:
+            self.log.info("calls_restored", calls=calls)
         return stored, restored
 
     async def _sync_loop(self) -> None:

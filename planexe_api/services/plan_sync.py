@@ -16,6 +16,12 @@ in another version) are written to it; when the child announces its run
 database lacks is uploaded, so nothing counted as done is missing from the
 database. Lines of *another* run that appear after this run started come
 from a pipeline that lost the plan and is stopping; they are not shipped.
+
+Call checkpoints (``calls/``, see ``planexe/pipeline/calls.py``) travel the
+same way: each is shipped when its ``llm_call`` event names it, any the
+database lacks are shipped when a run announces itself (a crashed run's last
+answers), and the ones the run directory lacks are restored before the child
+starts, so a plan recovered on another machine reuses every stored answer.
 """
 
 from __future__ import annotations
@@ -28,11 +34,13 @@ from typing import Any, Protocol
 import anyio
 from sqlalchemy.orm import Session
 
+from planexe.pipeline.calls import CallBook, is_checkpoint_name, task_of
 from planexe.pipeline.events import read_event_lines
 from planexe.pipeline.progress import Progress
 from planexe.pipeline.rundir import EVENTS_FILE, atomic_write_bytes, file_sha256
-from planexe_api.db import repo_events, repo_files, repo_leases, repo_usage
+from planexe_api.db import repo_calls, repo_events, repo_files, repo_leases, repo_usage
 from planexe_api.db.models import utcnow
+from planexe_api.db.repo_calls import CallUpload
 from planexe_api.db.repo_files import FileUpload
 from planexe_api.db.repo_usage import UsageDelta
 from planexe_api.services.plan_signals import PlanSignals
@@ -48,6 +56,7 @@ class Batch:
     events: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, FileUpload] = field(default_factory=dict)  # by name: the newest version wins
     usage: dict[str, UsageDelta] = field(default_factory=lambda: defaultdict(UsageDelta))
+    calls: dict[str, CallUpload] = field(default_factory=dict)  # call checkpoints, by name
 
 
 @dataclass(frozen=True)
@@ -56,12 +65,14 @@ class Stored:
 
     files: dict[str, str]  # name -> sha256
     event_ids: set[str]  # eids of shipped events.jsonl lines
+    calls: set[str] = field(default_factory=set)  # names of stored call checkpoints
 
 
 def read_stored(session: Session, plan_id: str) -> Stored:
     return Stored(
         files={f.name: f.sha256 for f in repo_files.list_files(session, plan_id)},
         event_ids=repo_events.stored_event_ids(session, plan_id),
+        calls=repo_calls.call_names(session, plan_id),
     )
 
 
@@ -78,6 +89,18 @@ def restore_outputs(store: Store, plan_id: str, run_dir: Path, stored: Stored) -
         return [(n, c) for n, c in repo_files.all_file_contents(session, plan_id) if n in stale]
 
     contents = store.run_sync(read)
+    for name, content in contents:
+        atomic_write_bytes(run_dir / name, content)
+    return len(contents)
+
+
+def restore_calls(store: Store, plan_id: str, run_dir: Path, stored: Stored) -> int:
+    """Write into the run directory every stored call checkpoint it lacks; returns how many.
+    (A checkpoint never changes, so one that is there is the one stored.) Blocking."""
+    missing = [name for name in stored.calls if not (run_dir / name).exists()]
+    if not missing:
+        return 0
+    contents = store.run_sync(lambda s: list(repo_calls.call_contents(s, plan_id, missing)))
     for name, content in contents:
         atomic_write_bytes(run_dir / name, content)
     return len(contents)
@@ -105,6 +128,7 @@ class PlanSync:
         self.started_at = self.path.stat().st_size if self.path.exists() else 0
         self.stored_files = dict(stored.files)  # name -> sha256 of what the database holds
         self.shipped = set(stored.event_ids)
+        self.stored_calls = set(stored.calls)
         self.progress = Progress()
         self.outputs: dict[str, str] = {}  # every output of the DAG -> its task, from run_started
         self.foreign_lines = 0  # lines of a run that lost the plan, seen after this one started
@@ -145,7 +169,13 @@ class PlanSync:
             self.outputs = {str(k): str(v) for k, v in (event.get("outputs") or {}).items()}
             for name, task in self.outputs.items():
                 self._add_file(batch, name, task)
+            for name in CallBook(self.run_dir).names():
+                self._add_call(batch, name)
+        elif kind == "llm_call" and event.get("cached"):
+            return  # served from a checkpoint: no call, nothing spent
         elif kind == "llm_call":
+            if event.get("checkpoint"):
+                self._add_call(batch, str(event["checkpoint"]))
             usage = batch.usage[str(event.get("model", "?"))]
             if event.get("outcome") == "ok":
                 usage.calls += 1
@@ -164,6 +194,15 @@ class PlanSync:
         upload = FileUpload.of(name, task, content)
         if self.stored_files.get(name) != upload.sha256:
             batch.files[name] = upload
+
+    def _add_call(self, batch: Batch, name: str) -> None:
+        if name in self.stored_calls or name in batch.calls or not is_checkpoint_name(name):
+            return
+        try:
+            content = (self.run_dir / name).read_bytes()
+        except FileNotFoundError:
+            return  # pruned by a rerun since
+        batch.calls[name] = CallUpload(name, task_of(name), content)
 
     def missing_outputs(self) -> list[str]:
         """Outputs of the DAG (as this run announced it) that the database does not hold as on disk."""
@@ -188,6 +227,7 @@ class PlanSync:
         elif not repo_leases.hold_fence(session, plan_id=self.plan_id, token=self.token, now=now):
             return False
         repo_files.store_files(session, plan_id=self.plan_id, files=list(batch.files.values()), now=now)
+        repo_calls.store_calls(session, plan_id=self.plan_id, calls=list(batch.calls.values()), now=now)
         repo_usage.store_usage(session, plan_id=self.plan_id, usage=batch.usage)
         snap = self.progress
         return repo_leases.update_progress(
@@ -213,7 +253,7 @@ class PlanSync:
         if batch is None:
             batch = await anyio.to_thread.run_sync(self._read_batch)
         self._pending = batch
-        if not batch.events and not batch.files:
+        if not batch.events and not batch.files and not batch.calls:
             self._pending = None
             return True
         held = await self._ship(batch)
@@ -235,6 +275,7 @@ class PlanSync:
         held = await self.store.run(lambda s: self._write(s, batch), write=True)
         if held:
             self.stored_files.update({name: f.sha256 for name, f in batch.files.items()})
+            self.stored_calls.update(batch.calls)
             if self.signals is not None:
                 self.signals.notify(self.plan_id)
         return held

@@ -73,6 +73,7 @@ class LlmCall:
     prompt_tokens: int
     completion_tokens: int
     detail: str | None
+    cached: bool = False  # served from a call checkpoint: no call was made
 
 
 @dataclass
@@ -183,11 +184,12 @@ class PlanTrace:
             prompt_tokens=int(data.get("prompt_tokens") or 0),
             completion_tokens=int(data.get("completion_tokens") or 0),
             detail=str(data["detail"]) if data.get("detail") else None,
+            cached=bool(data.get("cached")),
         )
         task.calls_total += 1
         if len(task.calls) < MAX_CALLS_PER_TASK:
             task.calls.append(call)
-        if call.outcome == "ok":
+        if call.outcome == "ok" and not call.cached:  # a reused answer took no time: not a latency
             self.latencies.append(call.duration_s)
             if len(self.latencies) > LATENCY_SAMPLES:
                 del self.latencies[: len(self.latencies) - LATENCY_SAMPLES]

@@ -235,6 +235,19 @@ def test_counters_add_up(llm: LLMServer, client: httpx.Client) -> None:
     assert all(count > 0 for kind, count in stats["errors_injected"].items() if kind != "hang")
 
 
+def test_recorded_requests_keep_the_last_n_until_a_reset(llm: LLMServer, client: httpx.Client) -> None:
+    client.post("/chat/completions", json=schema_request(prompt="not kept: recording is off"))
+    assert llm.requests() == []
+    llm.configure(record_requests=2)
+    for i in range(3):
+        client.post("/chat/completions", json=schema_request(prompt=f"prompt {i}"))
+    kept = llm.requests()
+    assert [r["messages"][1]["content"] for r in kept] == ["prompt 1", "prompt 2"]
+    assert (kept[0]["model"], kept[0]["schema_name"]) == ("test-model", "plan")
+    llm.reset_stats()
+    assert llm.requests() == []
+
+
 def test_same_seed_same_faults(llm: LLMServer, client: httpx.Client) -> None:
     def run() -> list[int]:
         llm.configure(rate_429=0.3, rate_500=0.3, seed=11)

@@ -71,6 +71,7 @@ def create_app(options: ServerOptions | None = None) -> Starlette:
             state.stats.bad_requests += 1
             return _error(400, f"not a chat completions request: {exc}", "invalid_request_error")
         state.stats.by_model[call.model] = state.stats.by_model.get(call.model, 0) + 1
+        state.record(call.model, call.schema_name, call.messages)
         state.stats.with_max_tokens += call.max_tokens is not None
         state.stats.strict_requests += call.strict
         if call.wants_json_schema and opts.reject_json_schema:
@@ -153,6 +154,10 @@ def create_app(options: ServerOptions | None = None) -> Starlette:
         """Counters since start or the last reset."""
         return JSONResponse(state.snapshot())
 
+    async def get_requests(request: Request) -> Response:
+        """The chat requests kept since start or the last reset (``record_requests``), oldest first."""
+        return JSONResponse({"requests": list(state.recorded)})
+
     async def reset_stats(request: Request) -> Response:
         """Zero the counters (requests in flight stay counted in ``in_flight``)."""
         state.reset_stats()
@@ -182,6 +187,7 @@ def create_app(options: ServerOptions | None = None) -> Starlette:
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/stats", get_stats, methods=["GET"]),
             Route("/stats/reset", reset_stats, methods=["POST"]),
+            Route("/requests", get_requests, methods=["GET"]),
             Route("/admin/config", admin_config, methods=["GET", "POST"]),
         ]
     )

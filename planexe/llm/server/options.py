@@ -108,6 +108,13 @@ class ServerOptions(BaseModel):
         description="Context window: a prompt longer than this (estimated tokens) gets llama.cpp's 400 "
         "(None: no limit).",
     )
+    record_requests: int = Field(
+        default=0,
+        ge=0,
+        le=100_000,
+        description="Keep the last N chat requests (model, schema name and messages) for GET /requests, "
+        "so a test can read the prompts it caused; 0: keep none. Cleared with the counters.",
+    )
     api_key: str | None = Field(
         default=None, min_length=1, repr=False, description="When set, chat requests need 'Bearer <key>'."
     )

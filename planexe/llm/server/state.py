@@ -65,6 +65,7 @@ class ServerState:
         self.stats = Stats()
         self._window: deque[Admitted] = deque()
         self._window_tokens = 0
+        self.recorded: deque[dict[str, object]] = deque(maxlen=options.record_requests or None)
 
     def _expire(self, now: float) -> None:
         edge = now - self.options.limit_window_s
@@ -113,11 +114,19 @@ class ServerState:
         self.options = options
         if reseed:
             self.rng = random.Random(options.seed)
+        if options.record_requests != self.recorded.maxlen:
+            self.recorded = deque(self.recorded, maxlen=options.record_requests or None)
+
+    def record(self, model: str, schema_name: str, messages: list[object]) -> None:
+        """Keep one chat request for GET /requests, when recording is on."""
+        if self.options.record_requests:
+            self.recorded.append({"model": model, "schema_name": schema_name, "messages": messages})
 
     def reset_stats(self) -> None:
         # Requests still running stay counted in in_flight, or it would go negative; the
         # window keeps what it holds (the limits still apply to it).
         self.stats = Stats(in_flight=self.stats.in_flight, max_in_flight=self.stats.in_flight)
+        self.recorded.clear()
         self._expire(time.monotonic())
         self._peaks()
 

@@ -18,6 +18,7 @@ function describe(event) {
     case "task_retried":
       return `retry ${d.task_attempt}`;
     case "llm_call":
+      if (d.cached) return `${d.model} answer reused from an earlier run (no call)`;
       return `${d.model} ${duration(d.duration_s)} ${d.prompt_tokens ?? 0}→${d.completion_tokens ?? 0} tokens${d.outcome === "ok" ? "" : ` ${d.outcome}${d.detail ? `: ${d.detail}` : ""}`}`;
     case "run_finished":
       return `${d.status}${d.reason ? `: ${d.reason}` : ""} (${duration(d.duration_s)})`;
