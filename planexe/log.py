@@ -65,6 +65,27 @@ def _scrub_rendered(_logger: Any, _name: str, rendered: Any) -> Any:
     return scrub(rendered) if isinstance(rendered, str) and _secrets else rendered
 
 
+_process_fields: dict[str, Any] = {}
+
+
+def bind_process(**fields: Any) -> None:
+    """Fields every log line of this process carries, from every thread.
+
+    structlog's context variables do not reach threads started elsewhere (a step run as
+    a thread of the pipeline process starts with an empty context), so what identifies
+    the whole process (the plan and run of a pipeline child) is merged from here.
+    """
+    _process_fields.update(fields)
+
+
+def _merge_process_fields(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in _process_fields.items():
+        event.setdefault(key, value)
+    return event
+
+
 def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
     """Configure structlog and the stdlib root logger (Luigi logs through it)."""
     global _configured
@@ -77,6 +98,7 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        _merge_process_fields,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,

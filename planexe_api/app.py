@@ -27,6 +27,7 @@ from planexe_api.db.models import WorkerRole
 from planexe_api.errors import install_error_handlers
 from planexe_api.mcp import endpoint as mcp_endpoint
 from planexe_api.metrics import Metrics
+from planexe_api.request_ids import RequestId
 from planexe_api.routes import health, plan_exports, plan_tasks, plans
 from planexe_api.services import budgets
 from planexe_api.services.pipeline_execution_service import PipelineExecutionService
@@ -119,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added last, so outermost: an oversized body is refused before anything else reads it.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Outermost of all: every answer, a refusal by the middlewares above included, has an id.
+    app.add_middleware(RequestId)
 
     app.include_router(plans.router)
     app.include_router(plan_tasks.router)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import anyio
 
@@ -71,3 +73,16 @@ def worker(args: argparse.Namespace) -> int:
         log.error("worker_failed", error=str(exc))
         return 2
     return 0
+
+
+@dataclass(frozen=True)
+class Command:
+    """A ``planexe`` sub-command as its entry point names it (``planexe_api.cli:SERVE``)."""
+
+    HELP: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+SERVE = Command("run the HTTP API (and, unless PLANEXE_RUNNER=false, run plans)", add_serve_arguments, serve)
+WORKER = Command("run plans from the shared database, without HTTP", add_worker_arguments, worker)

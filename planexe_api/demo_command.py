@@ -18,6 +18,8 @@ import time
 
 import httpx
 
+HELP = "start the service and follow a demo plan (what `make run` does)"  # the line `planexe --help` shows
+
 DEMO_PROMPT = "Open a small bakery in Copenhagen"
 
 

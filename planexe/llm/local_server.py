@@ -30,6 +30,8 @@ from planexe.errors import ConfigError
 from planexe.log import configure_logging, get_logger
 from planexe.settings import get_settings
 
+HELP = "run a small local llama.cpp model (SmolLM2) behind an OpenAI-compatible API"  # the line `planexe --help` shows
+
 log = get_logger(__name__)
 
 HOST = "127.0.0.1"  # loopback only: the server has no API key

@@ -24,11 +24,12 @@ with without_optional_modules():
     import luigi  # noqa: F401
     import structlog  # noqa: F401
 
-    from planexe.log import configure_logging, get_logger
+    from planexe.log import bind_process, configure_logging, get_logger
     from planexe.pipeline import hygiene
     from planexe.pipeline.exitcodes import ExitCode
     from planexe.pipeline.graph import Dag
     from planexe.pipeline.procutil import die_with_parent
+    from planexe.pipeline.rundir import read_plan
     from planexe.pipeline.runner import Supervision, run_pipeline
     from planexe.pipeline.workers import resolve_workers
     from planexe.settings import get_settings
@@ -69,6 +70,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _plan_id(run_dir: Path) -> dict[str, str]:
+    # The runner reports an unreadable plan.json as a configuration error; here it only
+    # means the first lines go without the plan's id.
+    try:
+        return {"plan_id": read_plan(run_dir).plan_id}
+    except Exception:
+        return {}
+
+
 def main(dag: Dag, argv: Sequence[str] | None = None, prog: str = "python -m planexe.plan") -> int:
     args = build_parser(prog).parse_args(argv)
     if args.parent_pid:
@@ -80,7 +90,8 @@ def main(dag: Dag, argv: Sequence[str] | None = None, prog: str = "python -m pla
         # Luigi logs several lines per task at INFO; events.jsonl already records
         # each task, and formatting those lines cost ~0.13 s of CPU per plan.
         logging.getLogger("luigi-interface").setLevel(logging.WARNING)
-    log = get_logger("planexe.pipeline", run_dir=str(args.run_dir), attempt=args.attempt)
+    bind_process(run=args.attempt, **_plan_id(args.run_dir))
+    log = get_logger("planexe.pipeline", run_dir=str(args.run_dir))
     choice = resolve_workers(args.workers, os.environ)
     for warning in choice.warnings:
         log.warning("workers_setting", message=warning)

@@ -13,7 +13,7 @@ from luigi.execution_summary import LuigiStatusCode
 
 from planexe.errors import ConfigError, PipelineError
 from planexe.llm.executor import schema_of
-from planexe.log import get_logger
+from planexe.log import bind_process, get_logger
 from planexe.pipeline import hygiene as luigi_hygiene
 from planexe.pipeline import luigi_events, luigi_worker
 from planexe.pipeline.base import PlanTask
@@ -128,6 +128,8 @@ def run_pipeline(
         clean_stale_temp_files(run_dir)
         try:
             ctx = open_context(run_dir, settings, attempt)
+            # Every line this process logs names the plan and run, as the service's lines do.
+            bind_process(plan_id=ctx.plan.plan_id, run=attempt)
             if dag.preflight is not None:
                 dag.preflight(ctx)
         except (ConfigError, PipelineError) as exc:

@@ -12,6 +12,8 @@ from planexe.pipeline.rundir import Detail
 from planexe.plan.dag import FINAL_TASK
 from planexe.settings import get_settings
 
+HELP = "show the plan DAG: task count, LLM calls, critical path"  # the line `planexe --help` shows
+
 
 def plan_stats(detail: Detail = "full", concurrency: int | None = None) -> DagStats:
     """The plan DAG's figures; without ``concurrency``, at the configured model's calls in flight."""

@@ -24,6 +24,8 @@ from planexe.pipeline.workers import resolve_workers
 from planexe.plan.dag import PLAN_DAG
 from planexe.settings import get_settings
 
+HELP = "make a plan from a prompt, here, with a progress bar"  # the line `planexe --help` shows
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help="the project idea, one paragraph")

@@ -16,6 +16,8 @@ from planexe_api.db import migrate
 from planexe_api.db.engine import make_engine
 from planexe_api.db.errors import StoreError
 
+HELP = "database schema: upgrade, current, check"  # the line `planexe --help` shows
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

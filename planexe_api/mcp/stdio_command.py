@@ -38,6 +38,10 @@ from planexe.settings import get_settings
 from planexe_api.mcp.limits import WAIT_MAX_S
 from planexe_api.mcp.results import error_result
 
+HELP = (
+    "serve PlanExe's MCP tools over stdio, forwarding to a running service"  # the line `planexe --help` shows
+)
+
 log = get_logger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:8000"

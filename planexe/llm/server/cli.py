@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from planexe.llm.server.options import ServerOptions
 from planexe.log import configure_logging, get_logger
 
+HELP = "run an OpenAI-compatible test server with latency and faults"  # the line `planexe --help` shows
+
 DEFAULT_PORT = 8199
 GRACEFUL_SHUTDOWN_S = 2  # in-flight requests (a hang may last 30 s) are cancelled after this
 _FAULT_KINDS = ("429", "500", "hang", "malformed", "invalid")
