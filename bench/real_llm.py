@@ -32,13 +32,19 @@ from typing import Any
 import httpx
 from _common import PROMPT, Stopwatch, finish, header, table
 
-from planexe.llm.local_server import DEFAULT_CTX, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_S
+from planexe.llm.local_server import (
+    DEFAULT_TIMEOUT_S,
+    SMOLLM2_ALIAS,
+    ServerOptions,
+    find_smollm2_model,
+    planexe_settings,
+)
 from planexe.llm.schema_bounds import max_answer_tokens
 from planexe.pipeline.events import read_events
 from planexe.pipeline.rundir import EVENTS_FILE, LOG_FILE, REPORT_FILE, PlanSpec, write_plan
 from planexe.testing.local_llm import local_llm_server
 
-DEFAULT_WORKERS = 4  # Luigi workers: with 2 calls each, 8 in flight on the server's 2 slots
+DEFAULT_WORKERS = 4  # Luigi workers: their calls take turns for the server's 2 slots
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -129,13 +135,10 @@ def run_plan(base_url: str, run_dir: Path, args: argparse.Namespace) -> tuple[in
     run_dir.mkdir(parents=True, exist_ok=True)
     write_plan(run_dir, PlanSpec(prompt=args.prompt, detail=args.detail, plan_id="real-llm"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLANEXE_")}
+    # What `planexe local-llm` prints to paste (with its defaults), plus the workers the docs suggest.
+    env |= planexe_settings(base_url, ServerOptions(model=find_smollm2_model(), alias=SMOLLM2_ALIAS))
     env |= {
-        # What `planexe local-llm` prints to paste, plus the workers the docs suggest for it.
-        "PLANEXE_LLM_BASE_URL": base_url,
-        "PLANEXE_LLM_MODEL": "smollm2",
-        "PLANEXE_LLM_CONTEXT_WINDOW": str(DEFAULT_CTX),
         "PLANEXE_LLM_TIMEOUT_S": f"{args.timeout_s:g}",
-        "PLANEXE_MAX_CONCURRENT_LLM": str(DEFAULT_PARALLEL),
         "LUIGI_WORKERS": str(args.workers),
         "PLANEXE_LOG_FORMAT": "json",
     }

@@ -65,7 +65,10 @@ def find_smollm2_model() -> Path:
 # answer (planexe/plan/prompt_sizes.py; a declared window below that is refused at start-up).
 DEFAULT_CTX = 8192  # tokens per slot: SmolLM2's trained context
 DEFAULT_PARALLEL = 2  # slots: two cores decode two answers at once faster than one after the other
-DEFAULT_TIMEOUT_S = 900  # a request waits for a slot behind others: what PlanExe should allow
+# What PlanExe should allow one request, seconds. PlanExe sends at most one request per slot
+# (PLANEXE_LLM_MAX_IN_FLIGHT), so this is decoding time alone, and on a busy 2-core machine
+# SmolLM2 decodes 2-4 tokens a second: the longest answers (~2,700 tokens) take 15 minutes.
+DEFAULT_TIMEOUT_S = 3600
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,20 @@ def start_server(options: ServerOptions) -> tuple[Any, str]:
     return server, f"{address}/v1"
 
 
+def planexe_settings(base_url: str, options: ServerOptions) -> dict[str, str]:
+    """The environment that points PlanExe at this server, as ``planexe local-llm`` prints it."""
+    return {
+        "PLANEXE_LLM_BASE_URL": base_url,
+        "PLANEXE_LLM_MODEL": options.alias,
+        "PLANEXE_LLM_CONTEXT_WINDOW": str(options.ctx),  # one slot's: what each request gets
+        "PLANEXE_LLM_TIMEOUT_S": str(DEFAULT_TIMEOUT_S),
+        # One request per slot: the others wait for a permit in PlanExe (critical path first, and
+        # not against their timeout) instead of in llama.cpp's queue.
+        "PLANEXE_LLM_MAX_IN_FLIGHT": str(options.parallel),
+        "PLANEXE_MAX_CONCURRENT_LLM": str(options.parallel),
+    }
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1; 0 picks a free one")
     parser.add_argument(
@@ -196,12 +213,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(f"Serving {options.model.name} as {options.alias!r} at {base_url} (Ctrl-C to stop).")
         print("Point PlanExe at it with:")
-        print(
-            f"  PLANEXE_LLM_BASE_URL={base_url} PLANEXE_LLM_MODEL={options.alias} "
-            f"PLANEXE_LLM_CONTEXT_WINDOW={options.ctx} PLANEXE_LLM_TIMEOUT_S={DEFAULT_TIMEOUT_S} "
-            f"PLANEXE_MAX_CONCURRENT_LLM={options.parallel}",
-            flush=True,
-        )
+        print("  " + " ".join(f"{k}={v}" for k, v in planexe_settings(base_url, options).items()), flush=True)
         log.info("local_llm_started", base_url=base_url, model=str(options.model), alias=options.alias)
         # A timed wait keeps the main thread responsive to signals.
         while not stop.wait(0.5):

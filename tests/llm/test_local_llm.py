@@ -19,12 +19,20 @@ import httpx
 import pytest
 from pydantic import BaseModel, Field
 
-from planexe.llm.config import ModelSpec
+from planexe.llm.config import ModelSpec, load_llm_config, max_concurrent_llm
 from planexe.llm.executor import LLMExecutor
-from planexe.llm.local_server import LocalLLMError, find_smollm2_model
+from planexe.llm.local_server import (
+    DEFAULT_CTX,
+    DEFAULT_PARALLEL,
+    DEFAULT_TIMEOUT_S,
+    LocalLLMError,
+    find_smollm2_model,
+)
 from planexe.llm.providers import SCHEMA_IN_PROMPT_INTRO, OpenAICompatProvider
 from planexe.llm.schema_bounds import answer_chars
 from planexe.llm.types import CallRecord, ChatRequest, ChatResponse
+from planexe.plan.prompt_sizes import REFERENCE_PROMPT, check_windows
+from planexe.settings import get_settings
 from planexe.testing.local_llm import local_llm_server, spawn_local_llm, stop_local_llm, wait_until_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a safety net: one request is ~10 s
@@ -180,6 +188,34 @@ class TestJsonMode:
 
 
 class TestProcess:
+    def test_the_settings_it_prints_give_planexe_its_window_slots_and_timeout(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _skip_unless_installed()
+        log_path = tmp_path / "server.log"
+        with log_path.open("wb") as log_file:  # local-llm's own defaults, one thread aside
+            proc = spawn_local_llm(log_file, ctx=None, max_tokens=None, parallel=None)
+        try:
+            base_url = wait_until_ready(proc, log_path)
+            slots = httpx.get(f"{base_url.removesuffix('/v1')}/slots", timeout=5).json()
+        finally:
+            stop_local_llm(proc)
+        line = next(x for x in log_path.read_text().splitlines() if "PLANEXE_LLM_BASE_URL=" in x)
+        for pair in line.split():
+            name, value = pair.split("=", 1)
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+        settings = get_settings()
+        (spec,) = load_llm_config(settings).chain
+        assert (spec.base_url, spec.model) == (base_url, "smollm2")
+        # The window declared is what each of the server's slots really has, and fits every prompt.
+        assert {s["n_ctx"] for s in slots} == {spec.context_window} and spec.context_window == DEFAULT_CTX
+        check_windows([spec], "full", REFERENCE_PROMPT)
+        # One call per slot in flight; the rest wait for a permit in PlanExe, not in llama.cpp's queue.
+        assert spec.max_in_flight == len(slots) == max_concurrent_llm(settings, [spec]) == DEFAULT_PARALLEL
+        assert spec.timeout_s == DEFAULT_TIMEOUT_S
+
     def test_sigterm_stops_the_server_with_exit_code_0(self, tmp_path: Path) -> None:
         _skip_unless_installed()
         log_path = tmp_path / "server.log"
