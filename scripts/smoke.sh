@@ -56,6 +56,10 @@ say "  $(grep -c '^event: ' <<<"$events") events"
 last=$(sed -n 's/^id: //p' <<<"$events" | tail -n 2 | head -n 1)
 resumed=$(curl -sS -N --max-time 30 "${AUTH[@]}" -H "Last-Event-ID: $last" "$BASE/plans/$id/events")
 grep -q '^event: end' <<<"$resumed" || fail "Last-Event-ID resume did not work"
+end_id=$(sed -n 's/^id: //p' <<<"$events" | tail -n 1)
+[ "$end_id" -gt "$last" ] || fail "end has id $end_id, not one of its own after $last"
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 30 "${AUTH[@]}" -H "Last-Event-ID: $end_id" "$BASE/plans/$id/events")
+[ "$code" = 204 ] || fail "a reconnect after end answered $code, not 204"
 
 say "== files and report"
 files=$(api "$BASE/plans/$id/files")

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from planexe_api.db import repo_plans
+from planexe_api.db.models import PlanStatus
 from planexe_api.db.storable import StorableText
-from planexe_api.routes.sse import EventStream, parse_event_id
+from planexe_api.routes.sse import EventStream, has_everything, parse_event_id
 from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut, PlanResume, PlanRetry
 from planexe_api.services import plan_actions
 from planexe_api.services.plan_actions import (
@@ -147,18 +148,23 @@ async def stream_events(
     after: Annotated[
         str | None, Query(description="resume after this event id (digits, at most 999999999)")
     ] = None,
-) -> StreamingResponse:
+) -> Response:
     """Server-Sent Events: task started/finished/failed, LLM calls, status changes.
 
-    Each event's ``id`` is its sequence number; reconnect with ``Last-Event-ID``
-    (or ``?after=``) to continue where the stream stopped. The stream ends after
-    the plan reaches completed, failed or cancelled.
+    Each event's ``id`` is its sequence number (unique, increasing); reconnect with
+    ``Last-Event-ID`` (or ``?after=``) to continue where the stream stopped. Once the
+    plan is completed, failed or cancelled and every event is sent, a last ``end``
+    event (id: one past the last event's) closes the stream; a reconnect after ``end``
+    is answered 204 No Content, which tells a browser's EventSource to stop.
     """
     # Both are checked before the stream starts: past it, a bad value could only break the body.
     start = parse_event_id(after, "after") if after is not None else parse_event_id(last_event_id)
     plan_actions.check_plan_id(plan_id)
-    if await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id)) is None:
+    plan = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
+    if plan is None:
         raise plan_not_found(plan_id)
+    if has_everything(PlanStatus(plan.status), plan.last_event_seq, start):
+        return Response(status_code=204)  # a browser's EventSource stops reconnecting on this
     return StreamingResponse(
         EventStream(state, request, plan_id, start).body(),
         media_type="text/event-stream",

@@ -2,7 +2,12 @@
 
 Each stored event goes out once with its sequence number as ``id``; the
 stream ends with an ``end`` event once the plan is terminal and every event
-has been sent. New events are found by polling the database every
+has been sent. ``end`` has an id of its own, one past the last event's: a
+client that drops repeated ids (EventSource does not, but many parsers do)
+still gets it, and a reconnect with that id is answered 204 (``has_everything``),
+the one answer that makes a browser's EventSource stop reconnecting. Ids are
+unique and increasing within a stream, ``end`` is the last thing sent.
+New events are found by polling the database every
 ``SSE_POLL_S``, or at once when this process commits some (``PlanSignals``).
 
 A database outage does not break the stream: the response has started, so an
@@ -63,10 +68,22 @@ def sse_event(seq: int, kind: str, data: dict[str, Any]) -> bytes:
     return f"id: {seq}\nevent: {kind}\ndata: {payload}\n\n".encode()
 
 
+def end_event_id(last_event_seq: int) -> int:
+    """The id of a finished plan's ``end`` event: one past its last stored event."""
+    return last_event_seq + 1
+
+
+def has_everything(status: PlanStatus, last_event_seq: int, after: int) -> bool:
+    """Whether a client that has the events up to ``after`` has all a stream could send it,
+    ``end`` included: the plan has ended and ``after`` is at or past its ``end`` id."""
+    return status.is_terminal and after >= end_event_id(last_event_seq)
+
+
 @dataclass
 class Page:
     events: list[tuple[int, str, dict[str, Any]]]
     status: PlanStatus
+    last_seq: int  # the plan's newest event, read before the events (so never past the last one read)
 
 
 class EventStream:
@@ -81,7 +98,8 @@ class EventStream:
         plan = repo_plans.get_plan(session, self.plan_id)
         events = repo_events.events_after(session, self.plan_id, after, limit=SSE_PAGE)
         status = PlanStatus(plan.status) if plan else PlanStatus.FAILED  # deleted: end the stream
-        return Page([(e.seq, e.kind, e.as_dict()) for e in events], status)
+        last_seq = plan.last_event_seq if plan else after
+        return Page([(e.seq, e.kind, e.as_dict()) for e in events], status, last_seq)
 
     async def _read_through_outage(self) -> Page | None:
         """The next page, waiting out a database outage; None if it lasted past ``SSE_OUTAGE_S``."""
@@ -121,7 +139,8 @@ class EventStream:
                 quiet_since = anyio.current_time()
                 continue
             if page.status.is_terminal:
-                yield sse_event(self.seq, "end", {"status": page.status.value})
+                end_id = end_event_id(max(self.seq, page.last_seq))
+                yield sse_event(end_id, "end", {"status": page.status.value})
                 return
             if await self.request.is_disconnected():
                 return

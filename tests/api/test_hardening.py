@@ -181,7 +181,49 @@ def test_the_largest_event_id_is_accepted(app: FastAPI) -> None:
             ({}, {"Last-Event-ID": f" {MAX_EVENT_ID} "}),
         ):
             response = await client.get(f"/plans/{plan_id}/events", params=params, headers=headers)
-            assert response.status_code in (200, 204), response.text
+            assert response.status_code == 204, response.text  # valid, and past everything there is
+
+    serve(app, scenario)
+
+
+def parse_sse(text: str) -> list[tuple[int | None, str]]:
+    """(id, event) of each event block in a stream's body; comments and ``retry:`` left out."""
+    out = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != ":")
+        if "event" in fields:
+            out.append((int(fields["id"]) if "id" in fields else None, fields["event"]))
+    return out
+
+
+def test_end_has_its_own_id_and_a_reconnect_after_it_is_204(app: FastAPI) -> None:
+    async def scenario(client: httpx.AsyncClient, state: AppState) -> None:
+        plan_id = (await client.post("/plans", json={"prompt": "Open a bakery"})).json()["id"]
+        await client.post(f"/plans/{plan_id}/cancel")
+        url = f"/plans/{plan_id}/events"
+        events = parse_sse((await client.get(url)).text)
+        # Unique, increasing ids; end last, with the id after the last event's.
+        assert events == [(1, "plan_queued"), (2, "plan_cancelled"), (3, "end")]
+        assert (await client.get(f"/plans/{plan_id}")).json()["last_event_id"] == 2
+        # A client with every event but end gets end alone.
+        assert parse_sse((await client.get(url, headers={"Last-Event-ID": "2"})).text) == [(3, "end")]
+        # One that has end too (a browser reconnecting after it) is told there is nothing more.
+        for headers, params in (
+            ({"Last-Event-ID": "3"}, {}),
+            ({}, {"after": "3"}),
+            ({"Last-Event-ID": "7"}, {}),
+        ):
+            done = await client.get(url, headers=headers, params=params)
+            assert (done.status_code, done.content) == (204, b""), (headers, params)
+            assert "content-type" not in done.headers
+
+        # Resumed and cancelled again: the new events continue the numbering, end follows them.
+        await client.post(f"/plans/{plan_id}/resume")
+        await client.post(f"/plans/{plan_id}/cancel")
+        again = parse_sse((await client.get(url, headers={"Last-Event-ID": "2"})).text)
+        assert again == [(3, "plan_resumed"), (4, "plan_cancelled"), (5, "end")]
+        ids = [i for i, _ in parse_sse((await client.get(url)).text)]
+        assert ids == sorted(set(ids)) == [1, 2, 3, 4, 5]
 
     serve(app, scenario)
 

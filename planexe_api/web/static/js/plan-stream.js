@@ -6,8 +6,9 @@
 //     exactly what was missed, from its database, whichever replica answers;
 //   - an id at or below the last one is dropped (a replay overlapping what arrived);
 //   - an id past last + 1 would be a hole: it is reported, never hidden;
-//   - `end` closes the stream for good (its id may repeat the last event's or be its own),
-//     and so does a 204 answer to a reconnection;
+//   - `end` closes the stream for good (its id is its own, one past the last event's, and is
+//     not kept as the last id: a resumed plan's next event takes that number), and so does a
+//     204 answer to a reconnection;
 //   - a dropped connection (the service killed, a proxy timing out, no data for longer than
 //     the service's keep-alive) is retried with backoff, and the gap is reported with the
 //     times it began and ended.
