@@ -15,15 +15,19 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
+# The locked dependencies first (exact versions, hashes checked; a layer that changes
+# only with the lock), then the project without resolving anything.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY planexe ./planexe
 COPY planexe_api ./planexe_api
-COPY migrations ./migrations
-# Installed in place (-e): the service finds migrations/ next to its package
-# directories (planexe_api/db/migrate.py), which a site-packages install would not have.
-# Byte-compiled now, since the runtime user cannot write here and every plan starts a new Python.
-RUN pip install -e . \
-    && python -m compileall -q planexe planexe_api
+# A plain install (the migrations are package data); the source is removed so nothing
+# can depend on it. Byte-compiled by pip, since the runtime user cannot write to
+# site-packages and every plan starts a new Python.
+RUN pip install --no-deps . \
+    && pip check \
+    && rm -rf /app/planexe /app/planexe_api
 
 RUN useradd --create-home --uid 10001 planexe \
     && mkdir -p /data \

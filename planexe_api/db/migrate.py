@@ -20,8 +20,8 @@ from planexe.settings import normalise_database_url
 from planexe_api.db.engine import db_errors, make_engine
 from planexe_api.db.errors import SchemaOutdated, StoreError
 
-# The repository's migrations/ directory, next to the planexe_api package.
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Inside the package (package data), so a wheel or a plain `pip install .` can upgrade a database.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -29,7 +29,7 @@ def alembic_config(url: str | None = None) -> Config:
     if not (MIGRATIONS_DIR / "env.py").is_file():
         raise StoreError(
             f"the migrations directory was not found at {MIGRATIONS_DIR}; "
-            "PlanExe must run from a source checkout or an image that ships migrations/"
+            "the installation is incomplete (reinstall planexe)"
         )
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

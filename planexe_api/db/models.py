@@ -2,7 +2,7 @@
 
 Times are stored as UTC (``UtcDateTime``) and always computed in Python, never
 with SQL date functions, so one query means the same on both databases.
-``migrations/versions`` must describe exactly these tables; a test compares them.
+``planexe_api/db/migrations/versions`` must describe exactly these tables; a test compares them.
 """
 
 from __future__ import annotations
