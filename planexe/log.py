@@ -21,7 +21,6 @@ _SECRET_NAME = re.compile(r"(api[_-]?key|authorization|password|secret|token)$",
 _MASK = "***"
 _secrets: set[str] = set()
 _lock = threading.Lock()
-_configured = False
 
 
 def register_secret(value: str | None) -> None:
@@ -33,7 +32,9 @@ def register_secret(value: str | None) -> None:
 
 def scrub(text: str) -> str:
     """``text`` with every registered secret masked."""
-    for secret in _secrets:
+    with _lock:  # a snapshot: another thread may register a key meanwhile
+        secrets = tuple(_secrets)
+    for secret in secrets:
         if secret in text:
             text = text.replace(secret, _MASK)
     return text
@@ -88,7 +89,6 @@ def _merge_process_fields(
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
     """Configure structlog and the stdlib root logger (Luigi logs through it)."""
-    global _configured
     stream = stream or sys.stderr
     json_output = fmt == "json" or (fmt == "auto" and not (hasattr(stream, "isatty") and stream.isatty()))
     renderer: Any = (
@@ -129,7 +129,6 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    _configured = True
 
 
 def get_logger(name: str | None = None, **ids: Any) -> Any:

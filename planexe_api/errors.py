@@ -4,7 +4,6 @@ ApiError
 ├── NotFound          404 plan_not_found / file_not_found
 ├── Conflict          409 (state does not allow the action; report not ready; idempotency clash)
 ├── TooManyPlans      429 queue_full, with Retry-After
-├── Unauthorized      401 unauthorized
 ├── Unavailable       503
 └── StoreFailed       500 store_error
 Store errors become ApiErrors in ``as_api_error``: StoreUnavailable (database down
@@ -54,11 +53,6 @@ class Conflict(ApiError):
 class TooManyPlans(ApiError):
     status = 429
     code = "queue_full"
-
-
-class Unauthorized(ApiError):
-    status = 401
-    code = "unauthorized"
 
 
 class Unavailable(ApiError):

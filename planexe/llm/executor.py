@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -60,19 +61,11 @@ _usage: contextvars.ContextVar[SessionUsage | None] = contextvars.ContextVar(
 )
 
 
-_schemas: dict[tuple[type[BaseModel], bool], dict[str, object]] = {}
-
-
+@functools.cache
 def schema_of(output_type: type[BaseModel], strict: bool = False) -> dict[str, object]:
     """The JSON schema of ``output_type`` (in OpenAI's strict form if ``strict``), computed once per
-    process (pydantic does not cache it)."""
-    key = (output_type, strict)
-    schema = _schemas.get(key)
-    if schema is None:
-        plain = _schemas.get((output_type, False)) or output_type.model_json_schema()
-        _schemas[(output_type, False)] = plain
-        schema = _schemas[key] = to_strict(plain) if strict else plain
-    return schema
+    process (pydantic does not cache it). Callers must not change what it returns."""
+    return to_strict(schema_of(output_type)) if strict else output_type.model_json_schema()
 
 
 class LLMExecutor:

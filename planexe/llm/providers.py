@@ -8,6 +8,7 @@ Both raise ``ProviderError`` with a kind the retry policy understands.
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import ssl
 import time
@@ -80,16 +81,11 @@ def schema_in_prompt(messages: list[dict[str, str]], schema: dict[str, Any]) -> 
     return [*messages, {"role": "user", "content": f"{SCHEMA_IN_PROMPT_INTRO}\n```json\n{block}\n```"}]
 
 
-_ssl_context: ssl.SSLContext | None = None
-
-
+@functools.cache
 def shared_ssl_context() -> ssl.SSLContext:
-    """One verifying TLS context per process: httpx would load the CA bundle for every client."""
-    global _ssl_context
-    if _ssl_context is None:
-        # httpx's own builder, so SSL_CERT_FILE / SSL_CERT_DIR are honoured as before.
-        _ssl_context = httpx.create_ssl_context()
-    return _ssl_context
+    """One verifying TLS context per process: httpx would load the CA bundle for every client.
+    httpx's own builder, so SSL_CERT_FILE / SSL_CERT_DIR are honoured as before."""
+    return httpx.create_ssl_context()
 
 
 class OpenAICompatProvider:

@@ -16,13 +16,13 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypeVar
 
 import luigi
 from pydantic import BaseModel
 
 from planexe import faults
-from planexe.llm.batch import OnError, run_batch_async
+from planexe.llm.batch import run_batch_async
 from planexe.llm.permits.context import on_permit_wait, step_slack
 from planexe.llm.types import SessionUsage
 from planexe.pipeline import cancellation, hygiene
@@ -236,17 +236,9 @@ class PlanTask(luigi.Task):
             ctx.executor, messages, output_type, step=step, task=task, generation=generation
         )
 
-    async def batch(
-        self,
-        items: Sequence[A],
-        fn: Callable[[A], Awaitable[R]],
-        on_error: OnError | str = OnError.FAIL,
-    ) -> list[R]:
+    async def batch(self, items: Sequence[A], fn: Callable[[A], Awaitable[R]]) -> list[R]:
         """``fn`` over ``items`` with at most PLANEXE_MAX_CONCURRENT_LLM in flight, in input order."""
-        results: list[Any] = await run_batch_async(
-            items, fn, max_concurrency=self.ctx.max_concurrent_llm, on_error=on_error
-        )
-        return cast(list[R], results)
+        return await run_batch_async(items, fn, max_concurrency=self.ctx.max_concurrent_llm)
 
 
 class LLMStep(PlanTask):

@@ -12,7 +12,7 @@ retry; retries only happen while a keep-alive worker is still asking for work.
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import luigi
@@ -136,7 +136,3 @@ def effective() -> dict[str, Any]:
         "scheduler_retry_delay": s.retry_delay,
         "scheduler_remove_delay": s.remove_delay,
     }
-
-
-def describe(h: Hygiene) -> dict[str, Any]:
-    return asdict(h)

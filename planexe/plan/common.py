@@ -18,7 +18,6 @@ from pydantic import BaseModel, create_model
 from planexe.pipeline.rundir import Detail
 
 M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
 
 Level = Literal["low", "medium", "high"]
 
@@ -71,7 +70,3 @@ def compact(value: BaseModel | dict[str, Any] | list[Any]) -> str:
     """Compact JSON for quoting an item inside a prompt."""
     data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-
-def chunked(items: Sequence[T], size: int) -> list[list[T]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]

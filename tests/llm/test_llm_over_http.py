@@ -56,11 +56,12 @@ def test_two_hundred_calls_through_thirty_percent_faults_all_succeed(server: LLM
     records: list[CallRecord] = []
     ex = executor(server, records, timeout_s=0.5)
     try:
-        results = anyio.run(
-            lambda: run_batch_async(
-                range(200), lambda i: ask(ex, i), max_concurrency=16, session=ex.session()
-            )
-        )
+
+        async def batch() -> list[Verdict]:
+            async with ex.session():  # one HTTP client for the batch, as a step has
+                return await run_batch_async(range(200), lambda i: ask(ex, i), max_concurrency=16)  # type: ignore[arg-type]
+
+        results = anyio.run(batch)
     finally:
         server.configure(rate_429=0, rate_500=0, rate_hang=0, rate_malformed=0, rate_invalid=0)
     assert len(results) == 200 and all(isinstance(r, Verdict) for r in results)
@@ -89,9 +90,8 @@ def test_batch_of_forty_stays_within_the_cap_and_keeps_input_order(server: LLMSe
             )  # a 429 from the server's own limit would fail the batch
 
             async def batch(ex: LLMExecutor = ex, cap: int = cap) -> list[Verdict]:
-                return await run_batch_async(
-                    range(40), lambda i: ask(ex, i), max_concurrency=cap, session=ex.session()
-                )  # type: ignore[return-value]
+                async with ex.session():
+                    return await run_batch_async(range(40), lambda i: ask(ex, i), max_concurrency=cap)  # type: ignore[arg-type]
 
             started = time.perf_counter()
             results[cap] = anyio.run(batch)
