@@ -35,8 +35,6 @@ M = TypeVar("M", bound=BaseModel)
 A = TypeVar("A")
 R = TypeVar("R")
 
-DEFAULT_WORKER_TIMEOUT_S = 160  # per task; batch steps size their own
-
 
 def snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
@@ -99,7 +97,7 @@ class PlanTask(luigi.Task):
         # first model plus a retry's margin, so a slow model is not cut off mid-call.
         # A batch of N calls at concurrency C needs ~N/C rounds.
         first_timeout = self.ctx.executor.chain[0].timeout_s
-        per_round = max(DEFAULT_WORKER_TIMEOUT_S, int(first_timeout * 1.25 + 10))
+        per_round = max(hygiene.DEFAULT_WORKER_TIMEOUT_S, int(first_timeout * 1.25 + 10))
         rounds = (
             max(1, self.planned_rounds(self.plan.detail, self.ctx.max_concurrent_llm)) if self.batched else 1
         )

@@ -83,11 +83,9 @@ def test_terminate_cancels_the_step_and_drops_its_late_result() -> None:
     while not cancellation._cancellers and time.monotonic() < deadline:
         time.sleep(0.005)
     assert step.is_alive()
-    stopped_at = time.monotonic()
     step.terminate()
-    step.join(timeout=5)
-    assert not step.is_alive()
-    assert time.monotonic() - stopped_at < 2  # cancelled at its await, not after 60 s
+    step.join(timeout=30)
+    assert not step.is_alive()  # cancelled at its await: its 60 s sleep would still be running
     assert results.empty()  # the worker already reported the timeout; nothing else may arrive
     assert step.exitcode == 0
 
