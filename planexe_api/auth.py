@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from planexe_api.errors import error_body
 
 SESSION_COOKIE = "planexe_session"
+AUTH_STATE_KEY = "planexe_auth"  # in the ASGI scope's state: how the request proved the token
 SESSION_MAX_AGE_S = 7 * 24 * 3600  # a week; then the dashboard asks for the token again
 
 
@@ -91,9 +92,13 @@ class BearerToken:
             scope["type"] != "http"
             or scope["path"] in self.open_paths
             or scope["path"].startswith(self.open_prefixes)
-            or self._bearer(scope)
-            or self._session(scope)
         ):
+            await self.app(scope, receive, send)
+            return
+        how = "token" if self._bearer(scope) else "session" if self._session(scope) else None
+        if how is not None:
+            # Who asked, for the events of what they asked for (principal.py).
+            scope.setdefault("state", {})[AUTH_STATE_KEY] = how
             await self.app(scope, receive, send)
             return
         response: Response

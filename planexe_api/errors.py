@@ -3,6 +3,7 @@
 ApiError
 ├── NotFound          404 plan_not_found / file_not_found
 ├── Conflict          409 (state does not allow the action; report not ready; idempotency clash)
+├── Unprocessable     422 (a value the request's schema allows but the plan has not: an unknown task)
 ├── TooManyPlans      429 queue_full, with Retry-After
 ├── Unavailable       503
 └── StoreFailed       500 store_error
@@ -32,12 +33,18 @@ class ApiError(Exception):
     code = "bad_request"
 
     def __init__(
-        self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.code
         self.headers = headers or {}
+        self.details = details or {}  # more fields of the error body, for a client to act on
 
 
 class NotFound(ApiError):
@@ -48,6 +55,11 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status = 409
     code = "conflict"
+
+
+class Unprocessable(ApiError):
+    status = 422
+    code = "invalid_request"
 
 
 class TooManyPlans(ApiError):
@@ -97,7 +109,9 @@ def describe_validation_error(err: Any) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=exc.headers)
+        return JSONResponse(
+            error_body(exc.code, exc.message, **exc.details), status_code=exc.status, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from planexe.pipeline.reruns import MAX_FEEDBACK_CHARS
 from planexe.pipeline.rundir import MAX_PROMPT_CHARS
 from planexe_api.db.models import LlmUsage, Plan, PlanFile
 from planexe_api.db.storable import StorableText
@@ -189,6 +190,7 @@ class PlanOut(BaseModel):
                 "report": f"{base}/report",
                 "cancel": f"{base}/cancel",
                 "resume": f"{base}/resume",
+                "rerun": f"{base}/rerun",
                 "dag": f"{base}/dag",
                 "page": f"{base}/view",
             },
@@ -238,3 +240,48 @@ class PlanRetry(BaseModel):
     llm_model: StorableText | None = Field(
         default=None, max_length=100, description="A configured model to try first; default: the old plan's."
     )
+
+
+MAX_RERUN_TASKS = 100  # names in one rerun request (the DAG has about 60)
+
+
+class RerunCreate(BaseModel):
+    """Body of POST /plans/{id}/rerun."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"tasks": ["cost_estimates"], "feedback": "Make the budget fit 300k EUR."}
+        },
+    )
+
+    tasks: list[Annotated[StorableText, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1,
+        max_length=MAX_RERUN_TASKS,
+        description="Tasks to regenerate, by the names `planexe graph` and /plans/{id}/dag give; "
+        "everything downstream of them runs again too.",
+    )
+    feedback: StorableText | None = Field(
+        default=None,
+        max_length=MAX_FEEDBACK_CHARS,
+        description="What to change, added to every prompt of the tasks that run again and recorded "
+        "in their outputs.",
+    )
+
+
+class RerunOut(BaseModel):
+    plan: PlanOut = Field(description="The plan, queued again.")
+    rerun: int = Field(description="This rerun's number: 1 for the plan's first.")
+    requested: list[str] = Field(description="The tasks asked for.")
+    tasks: list[str] = Field(
+        description="Every task that will run again, in dependency order: those asked for and all "
+        "their descendants (the report always among them)."
+    )
+    kept: int = Field(description="Tasks whose outputs are reused as they are.")
+    llm_calls_planned: int = Field(
+        description="LLM calls the tasks that run again make at the plan's detail."
+    )
+    superseded_files: list[str] = Field(
+        description="Stored files now kept as earlier versions (GET /plans/{id}/files?versions=true)."
+    )
+    feedback: str | None

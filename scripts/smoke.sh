@@ -4,8 +4,8 @@
 #   scripts/smoke.sh [BASE_URL]        (default http://127.0.0.1:8000)
 #
 # Submits a plan, polls it to completion, reads its event stream and report,
-# lists its files, exports it (Markdown, CSV, zip), then submits a second plan,
-# cancels it and resumes it.
+# lists its files, exports it (Markdown, CSV, zip), regenerates one of its
+# sections, then submits a second plan, cancels it and resumes it.
 # Set PLANEXE_API_TOKEN if the server requires one. Exits non-zero on failure.
 set -euo pipefail
 
@@ -34,18 +34,22 @@ id=$(printf '%s' "$created" | field id)
 [ -n "$id" ] || fail "no plan id in: $created"
 say "plan $id queued"
 
+wait_end() { # poll plan $1 until it ends; sets $status and $plan
+  local deadline=$(( $(date +%s) + TIMEOUT_S ))
+  status=queued
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    plan=$(api "$BASE/plans/$1")
+    status=$(printf '%s' "$plan" | field status)
+    done_n=$(printf '%s' "$plan" | sed -n 's/.*"done":\([0-9]*\).*/\1/p')
+    total=$(printf '%s' "$plan" | sed -n 's/.*"total":\([0-9]*\).*/\1/p')
+    say "  $status ${done_n:-0}/${total:-?}"
+    case "$status" in completed|failed|cancelled) return ;; esac
+    sleep 1
+  done
+}
+
 say "== poll until it ends"
-deadline=$(( $(date +%s) + TIMEOUT_S ))
-status=queued
-while [ "$(date +%s)" -lt "$deadline" ]; do
-  plan=$(api "$BASE/plans/$id")
-  status=$(printf '%s' "$plan" | field status)
-  done_n=$(printf '%s' "$plan" | sed -n 's/.*"done":\([0-9]*\).*/\1/p')
-  total=$(printf '%s' "$plan" | sed -n 's/.*"total":\([0-9]*\).*/\1/p')
-  say "  $status ${done_n:-0}/${total:-?}"
-  case "$status" in completed|failed|cancelled) break ;; esac
-  sleep 1
-done
+wait_end "$id"
 [ "$status" = completed ] || fail "plan ended $status: $plan"
 
 say "== event stream (SSE) to its end"
@@ -83,6 +87,15 @@ if command -v unzip >/dev/null; then
 fi
 say "  archive: $(wc -c < "$zipfile") bytes"
 rm -f "$zipfile"
+
+say "== regenerate a section (the pitch, and the report after it)"
+rerun=$(api -X POST "$BASE/plans/$id/rerun" -H 'Content-Type: application/json' \
+  -d '{"tasks": ["pitch"], "feedback": "Say who the first customers are."}')
+grep -q '"tasks":\["pitch","report"\]' <<<"$rerun" || fail "the rerun did not name pitch and report: $rerun"
+wait_end "$id"
+[ "$status" = completed ] || fail "the rerun ended $status: $plan"
+events=$(curl -sS -N --max-time 60 "${AUTH[@]}" "$BASE/plans/$id/events")
+grep -q '^event: plan_rerun' <<<"$events" || fail "no plan_rerun event"
 
 say "== cancel and resume a second plan"
 second=$(api -X POST "$BASE/plans" -H 'Content-Type: application/json' \

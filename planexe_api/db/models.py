@@ -216,6 +216,25 @@ class PlanFile(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PlanFileVersion(Base):
+    """An earlier version of an output file: what a rerun replaced, kept to be read."""
+
+    __tablename__ = "plan_file_versions"
+    __table_args__ = (UniqueConstraint("plan_id", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(String(32), ForeignKey("plans.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(500))  # as in plan_files
+    version: Mapped[int]  # 1 for the file's first output; the current one is the newest version + 1
+    task: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)  # bytes
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime]  # when this version was made (stored)
+    superseded_at: Mapped[datetime]  # when a rerun replaced it
+    rerun: Mapped[int]  # the number of the rerun that replaced it (parameters.reruns.generation)
+
+
 class PlanLlmCall(Base):
     """A call checkpoint: one validated LLM answer of a plan, kept so no later run pays for it again."""
 

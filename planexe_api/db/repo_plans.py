@@ -176,7 +176,7 @@ def queue_depth(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Plan).where(Plan.status == PlanStatus.QUEUED)) or 0
 
 
-def _lock_plan(session: Session, plan_id: str) -> Plan | None:
+def lock_plan(session: Session, plan_id: str) -> Plan | None:
     if not is_plan_id(plan_id):
         return None
     stmt = select(Plan).where(Plan.id == plan_id).with_for_update().execution_options(populate_existing=True)
@@ -191,7 +191,7 @@ def request_cancel(session: Session, plan_id: str, *, now: datetime | None = Non
     cancelled. Already finished: returned unchanged (cancelling is idempotent).
     """
     now = now or utcnow()
-    plan = _lock_plan(session, plan_id)
+    plan = lock_plan(session, plan_id)
     if plan is None:
         return None
     if plan.status == PlanStatus.QUEUED:
@@ -223,16 +223,28 @@ def resume_plan(
     Raises :class:`PlanNotFound`, or :class:`InvalidTransition` for running or completed plans.
     """
     now = now or utcnow()
-    plan = _lock_plan(session, plan_id)
+    plan = lock_plan(session, plan_id)
     if plan is None:
         raise PlanNotFound(plan_id)
     if plan.status == PlanStatus.QUEUED:
         return plan
     if plan.status not in (PlanStatus.FAILED, PlanStatus.CANCELLED):
         raise InvalidTransition(plan_id, plan.status, "resumed")
-    plan.status = PlanStatus.QUEUED
     if parameters is not None:
         plan.parameters = dict(parameters)  # a resume that changes them (a raised budget)
+    queue_again(plan, now)
+    append_service_events(session, plan_id=plan_id, events=[{"kind": "plan_resumed"}], now=now)
+    session.flush()
+    return plan
+
+
+def queue_again(plan: Plan, now: datetime) -> None:
+    """Put a locked, finished plan back in the queue as a person asking for it does (resume, rerun).
+
+    Clears the error, the cancel flag and ``started_at``/``finished_at``, and resets
+    ``attempt`` to 0: the attempt limit counts runs since a person last queued the plan.
+    """
+    plan.status = PlanStatus.QUEUED
     plan.attempt = 0
     plan.cancel_requested = False
     plan.error_code = plan.error_message = plan.failed_task = None
@@ -240,9 +252,6 @@ def resume_plan(
     plan.running_tasks = []
     plan.queued_at = now
     plan.updated_at = now
-    append_service_events(session, plan_id=plan_id, events=[{"kind": "plan_resumed"}], now=now)
-    session.flush()
-    return plan
 
 
 def find_recent_identical(

@@ -41,7 +41,7 @@ INSTRUCTIONS = (
 
 
 def _api_error_result(error: ApiError) -> types.CallToolResult:
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(error.details)
     if "Retry-After" in error.headers:
         extra["retry_after_s"] = float(error.headers["Retry-After"])
     return error_result(error.code, error.message, **extra)

@@ -14,9 +14,19 @@ from fastapi.responses import StreamingResponse
 from planexe_api.db import repo_plans
 from planexe_api.db.models import PlanStatus
 from planexe_api.db.storable import StorableText
+from planexe_api.principal import requested_by
 from planexe_api.routes.sse import EventStream, has_everything, parse_event_id
-from planexe_api.schemas import FileOut, PlanCreate, PlanListOut, PlanOut, PlanResume, PlanRetry
-from planexe_api.services import plan_actions
+from planexe_api.schemas import (
+    FileOut,
+    PlanCreate,
+    PlanListOut,
+    PlanOut,
+    PlanResume,
+    PlanRetry,
+    RerunCreate,
+    RerunOut,
+)
+from planexe_api.services import plan_actions, plan_rerun
 from planexe_api.services.plan_actions import (
     CURSOR_MAX_CHARS,
     IDEMPOTENCY_KEY_MAX_CHARS,
@@ -93,6 +103,21 @@ async def resume_plan(plan_id: str, state: State, body: PlanResume | None = None
     """
     budget = body or PlanResume()
     return await plan_actions.resume_plan(state, plan_id, budget.max_cost, budget.max_tokens)
+
+
+@router.post("/{plan_id}/rerun", response_model=RerunOut, status_code=202)
+async def rerun_plan(plan_id: str, body: RerunCreate, state: State, request: Request) -> RerunOut:
+    """Regenerate part of a finished (completed, failed or cancelled) plan: the tasks named and
+    everything downstream of them run again, with ``feedback`` in their prompts; every other
+    output is reused. The outputs they replace stay readable as earlier versions
+    (``/plans/{id}/files?versions=true``). The answer lists exactly the tasks that will run.
+
+    404 ``plan_not_found``; 422 ``unknown_task`` with ``valid_tasks``; 409 ``not_rerunnable``
+    while the plan is queued or running.
+    """
+    return await plan_rerun.rerun_plan(
+        state, plan_id, body.tasks, body.feedback, requested_by(request, via="api")
+    )
 
 
 @router.post("/{plan_id}/retry", response_model=PlanOut, status_code=202)

@@ -9,6 +9,7 @@ replica configured differently would batch differently (docs/dashboard.md).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -42,6 +43,14 @@ class PlanDag:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {t.name: t for t in self.tasks})
+
+    def downstream(self, names: Iterable[str]) -> tuple[str, ...]:
+        """``names`` and every task that depends on them, directly or not, in dependency order."""
+        marked = set(names)
+        for task in self.tasks:  # topological: a task's dependencies come before it
+            if any(dep in marked for dep in task.depends_on):
+                marked.add(task.name)
+        return tuple(task.name for task in self.tasks if task.name in marked)
 
 
 @lru_cache(maxsize=8)

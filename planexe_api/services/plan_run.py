@@ -22,7 +22,7 @@ from planexe.log import get_logger
 from planexe.pipeline.rundir import PlanSpec
 from planexe.settings import Settings
 from planexe_api import policy
-from planexe_api.db import repo_events, repo_leases
+from planexe_api.db import repo_events, repo_leases, repo_reruns
 from planexe_api.db.errors import StoreError
 from planexe_api.db.models import Plan, PlanStatus, utcnow
 from planexe_api.metrics import Metrics
@@ -53,6 +53,7 @@ class Claim:
     created_at: datetime
     priority: int = 0  # the plan's; its LLM calls go first when permits are scarce
     budget: dict[str, Any] | None = None  # limits and spend so far, for plan.json (services/budgets.py)
+    reruns: dict[str, Any] | None = None  # tasks reruns invalidated, for plan.json (db/repo_reruns.py)
 
     @classmethod
     def of(cls, plan: Plan) -> Claim:
@@ -66,6 +67,7 @@ class Claim:
             plan.created_at,
             plan.priority,
             budgets.for_run(plan),
+            repo_reruns.reruns_of(plan.parameters) or None,
         )
 
     @property
@@ -147,7 +149,10 @@ class PlanRun:
             detail=c.detail,  # type: ignore[arg-type]
             llm_model=c.llm_model,
             plan_id=c.plan_id,
-            extra={"budget": c.budget} if c.budget else {},
+            extra={
+                **({"budget": c.budget} if c.budget else {}),
+                **({repo_reruns.RERUNS_KEY: c.reruns} if c.reruns else {}),
+            },
         )
         launch = await anyio.to_thread.run_sync(lambda: d.execution.launch_spec(spec, run=c.token))
         self.sync = PlanSync(

@@ -149,6 +149,12 @@ class PlanTrace:
             task.state = TaskState.FAILED
         elif kind == "llm_call" and name:
             self._llm_call(seq, name, data, ts)
+        elif kind == "plan_rerun":
+            # Regenerated: no longer done, and what its next run does is not a reuse.
+            for rerun in data.get("tasks") or []:
+                task = self.task(str(rerun))
+                task.state = TaskState.QUEUED
+                task.reused = False
         elif kind in ("run_finished", "plan_requeued", "plan_recovered", "plan_cancelled", "plan_finished"):
             # The run is over: whatever still runs was stopped with it.
             for task in self.tasks.values():

@@ -18,7 +18,16 @@ from planexe_api.db.engine import make_engine
 from planexe_api.db.errors import SchemaOutdated, StoreError
 from planexe_api.db.models import Base
 
-TABLES = {"plans", "plan_events", "plan_files", "llm_usage", "workers", "llm_permit_shares", "plan_llm_calls"}
+TABLES = {
+    "plans",
+    "plan_events",
+    "plan_files",
+    "llm_usage",
+    "workers",
+    "llm_permit_shares",
+    "plan_llm_calls",
+    "plan_file_versions",
+}
 
 
 def tables(engine: Engine) -> set[str]:

@@ -72,6 +72,14 @@ export class PlanFold {
       changed.push(name);
     } else if (kind === "llm_call" && name) {
       this.task(name).calls += 1;
+    } else if (kind === "plan_rerun") {
+      for (const rerun of data.tasks || []) {
+        const task = this.task(rerun);
+        task.state = "queued";
+        task.reused = false;
+        changed.push(rerun);
+      }
+      this.status = null;
     } else if (["run_finished", "plan_requeued", "plan_recovered", "plan_cancelled", "plan_finished"].includes(kind)) {
       for (const [taskName, task] of this.tasks) {
         if (close(task, taskName, "interrupted")) task.state = "queued";
