@@ -1,7 +1,9 @@
-"""Fold ``events.jsonl`` into progress: done/total tasks, tasks running, LLM usage.
+"""Fold ``events.jsonl`` into progress: done/total tasks, tasks running, tasks failed.
 
-Used by ``planexe run``'s progress bar and by the service's supervisor, so
-both tell the same story from the same file.
+Used by ``planexe run``'s progress bar and by the service's ``PlanSync``, so
+both tell the same story from the same file. LLM usage is not counted here:
+the service counts it from the ``llm_call`` events it ships (``plan_sync.py``),
+once, in the database.
 """
 
 from __future__ import annotations
@@ -16,16 +18,7 @@ class Progress:
     done: set[str] = field(default_factory=set)
     running: dict[str, float] = field(default_factory=dict)  # task -> start time
     failed: dict[str, str] = field(default_factory=dict)  # task -> error
-    llm_calls: int = 0
-    llm_failed_attempts: int = 0
-    llm_calls_reused: int = 0  # answers served from call checkpoints (not in llm_calls: nothing was paid)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     finished: dict[str, Any] | None = None  # the run_finished event, once seen
-
-    @property
-    def percent(self) -> float:
-        return round(100.0 * len(self.done) / self.total, 1) if self.total else 0.0
 
     def apply(self, event: dict[str, Any]) -> None:
         kind = event.get("kind")
@@ -45,15 +38,6 @@ class Progress:
         elif kind in ("task_failed", "task_timed_out"):
             self.running.pop(task, None)
             self.failed[task] = str(event.get("error", ""))
-        elif kind == "llm_call":
-            if event.get("cached"):
-                self.llm_calls_reused += 1
-            elif event.get("outcome") == "ok":
-                self.llm_calls += 1
-            else:
-                self.llm_failed_attempts += 1
-            self.prompt_tokens += int(event.get("prompt_tokens") or 0)
-            self.completion_tokens += int(event.get("completion_tokens") or 0)
         elif kind == "run_finished":
             self.running.clear()
             self.finished = event
