@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from planexe.pipeline.reruns import MAX_FEEDBACK_CHARS
 from planexe.pipeline.rundir import MAX_PROMPT_CHARS
-from planexe_api.db.models import LlmUsage, Plan, PlanFile
+from planexe_api.db.models import LlmUsage, Plan, PlanFile, PlanFileVersion
 from planexe_api.db.storable import StorableText
 
 
@@ -226,11 +226,36 @@ class FileOut(BaseModel):
     size: int
     sha256: str
     url: str
+    version: int = Field(
+        default=1, description="1 for a file's first output; each rerun that replaced it adds one."
+    )
+    current: bool = Field(default=True, description="False for an earlier version a rerun replaced.")
+    superseded_at: datetime | None = Field(default=None, description="When a rerun replaced this version.")
+    rerun: int | None = Field(default=None, description="The number of the rerun that replaced it.")
 
     @classmethod
-    def of(cls, f: PlanFile) -> FileOut:
+    def of(cls, f: PlanFile, version: int = 1) -> FileOut:
         return cls(
-            name=f.name, task=f.task, size=f.size, sha256=f.sha256, url=f"/plans/{f.plan_id}/files/{f.name}"
+            name=f.name,
+            task=f.task,
+            size=f.size,
+            sha256=f.sha256,
+            url=f"/plans/{f.plan_id}/files/{f.name}",
+            version=version,
+        )
+
+    @classmethod
+    def of_version(cls, v: PlanFileVersion) -> FileOut:
+        return cls(
+            name=v.name,
+            task=v.task,
+            size=v.size,
+            sha256=v.sha256,
+            url=f"/plans/{v.plan_id}/files/{v.name}?version={v.version}",
+            version=v.version,
+            current=False,
+            superseded_at=v.superseded_at,
+            rerun=v.rerun,
         )
 
 

@@ -139,9 +139,17 @@ async def retry_plan(
 
 
 @router.get("/{plan_id}/files", response_model=list[FileOut])
-async def list_files(plan_id: str, state: State) -> list[FileOut]:
-    """The plan's output files so far (one per finished task, and the report)."""
-    return await plan_actions.list_files(state, plan_id)
+async def list_files(
+    plan_id: str,
+    state: State,
+    versions: Annotated[
+        bool, Query(description="also the earlier versions reruns replaced (current: false)")
+    ] = False,
+) -> list[FileOut]:
+    """The plan's output files so far (one per finished task, and the report), each with its
+    ``version``; with ``?versions=true`` also every earlier version a rerun replaced, by name and
+    version, each with the ``url`` that downloads it."""
+    return await plan_actions.list_files(state, plan_id, versions=versions)
 
 
 def _file_response(stored: StoredFile) -> Response:
@@ -153,9 +161,17 @@ def _file_response(stored: StoredFile) -> Response:
 
 
 @router.get("/{plan_id}/files/{name:path}")
-async def get_file(plan_id: str, name: str, state: State) -> Response:
-    """One output file, as stored when its task finished."""
-    return _file_response(await plan_actions.read_file(state, plan_id, name))
+async def get_file(
+    plan_id: str,
+    name: str,
+    state: State,
+    version: Annotated[
+        int | None, Query(ge=1, le=1_000_000, description="an earlier version, as ?versions=true lists them")
+    ] = None,
+) -> Response:
+    """One output file, as stored when its task finished; ``?version=N`` gives an earlier version
+    a rerun replaced (``GET /plans/{id}/files?versions=true`` lists them)."""
+    return _file_response(await plan_actions.read_file(state, plan_id, name, version))
 
 
 @router.get("/{plan_id}/report", response_class=Response)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from planexe.errors import LLMConfigError
 from planexe.pipeline.rundir import REPORT_FILE
-from planexe_api.db import repo_events, repo_files, repo_plans
+from planexe_api.db import repo_events, repo_files, repo_plans, repo_versions
 from planexe_api.db.errors import DuplicateIdempotencyKey, InvalidCursor, InvalidTransition, PlanNotFound
 from planexe_api.db.models import Plan, PlanStatus, is_plan_id, utcnow
 from planexe_api.errors import ApiError, Conflict, NotFound, TooManyPlans
@@ -307,20 +307,28 @@ async def retry_plan(
     return await create_plan(state, body, idempotency_key, parameters={"retry_of": plan_id})
 
 
-async def list_files(state: AppState, plan_id: str) -> list[FileOut]:
-    """The plan's stored outputs so far, by name (metadata only)."""
+async def list_files(state: AppState, plan_id: str, *, versions: bool = False) -> list[FileOut]:
+    """The plan's stored outputs so far, by name (metadata only), each with its version number;
+    with ``versions``, the earlier versions reruns replaced too (``current`` false), by name and
+    version."""
     check_plan_id(plan_id)
 
     def files(session: Session) -> list[FileOut]:
         if repo_plans.get_plan(session, plan_id) is None:
             raise plan_not_found(plan_id)
-        return [FileOut.of(f) for f in repo_files.list_files(session, plan_id)]
+        latest = repo_versions.latest_versions(session, plan_id)
+        found = [FileOut.of(f, latest.get(f.name, 0) + 1) for f in repo_files.list_files(session, plan_id)]
+        if versions:
+            found += [FileOut.of_version(v) for v in repo_versions.list_versions(session, plan_id)]
+            found.sort(key=lambda f: (f.name, f.version))
+        return found
 
     return await state.store.run(files)
 
 
-async def read_file(state: AppState, plan_id: str, name: str) -> StoredFile:
-    """One stored output with its content; the name is checked before anything is read."""
+async def read_file(state: AppState, plan_id: str, name: str, version: int | None = None) -> StoredFile:
+    """One stored output with its content, or one of its earlier ``version``s (the current one's
+    number gives the current file); the name is checked before anything is read."""
     check_plan_id(plan_id)
     try:
         repo_files.check_file_name(name)
@@ -333,12 +341,22 @@ async def read_file(state: AppState, plan_id: str, name: str) -> StoredFile:
     def read(session: Session) -> tuple[bytes, str] | None:
         if repo_plans.get_plan(session, plan_id) is None:
             raise plan_not_found(plan_id)
+        if version is not None:
+            earlier = repo_versions.get_version(session, plan_id, name, version)
+            if earlier is not None:
+                return earlier.content, earlier.sha256
+            if version != repo_versions.latest_versions(session, plan_id).get(name, 0) + 1:
+                return None
         f = repo_files.get_file(session, plan_id, name)
         return (f.content, f.sha256) if f is not None else None
 
     found = await state.store.run(read)
     if found is None:
-        raise NotFound(f"plan {plan_id} has no file {name!r} (yet)", code="file_not_found")
+        which = f"no version {version} of file {name!r}" if version is not None else f"no file {name!r} (yet)"
+        raise NotFound(
+            f"plan {plan_id} has {which}; /plans/{plan_id}/files?versions=true lists them",
+            code="file_not_found",
+        )
     content, digest = found
     return StoredFile(name, content, digest, media_type_of(name))
 

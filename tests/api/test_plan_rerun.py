@@ -189,3 +189,45 @@ def test_unknown_plans_tasks_and_bodies_are_refused_with_what_to_send(app: FastA
             assert still == 0
 
     anyio.run(main)
+
+
+def test_earlier_versions_are_listed_and_downloadable(app: FastAPI) -> None:
+    async def main() -> None:
+        async with client_of(app) as client:
+            state: AppState = app.state.planexe
+            plan_id = finished_plan(state)
+            assert (
+                await client.post(f"/plans/{plan_id}/rerun", json={"tasks": ["pitch"]})
+            ).status_code == 202
+            # The rerun's run stores the new report (the pitch's output not yet).
+            new = [FileUpload.of("report.html", "report", b"<html>v2</html>")]
+            state.store.run_sync(lambda s: repo_files.store_files(s, plan_id=plan_id, files=new), write=True)
+
+            current = (await client.get(f"/plans/{plan_id}/files")).json()
+            by_name = {f["name"]: f for f in current}
+            assert "pitch.json" not in by_name and by_name["report.html"]["version"] == 2
+            assert by_name["swot.json"]["version"] == 1 and all(f["current"] for f in current)
+
+            every = (await client.get(f"/plans/{plan_id}/files", params={"versions": "true"})).json()
+            earlier = [(f["name"], f["version"]) for f in every if not f["current"]]
+            assert earlier == [("pitch.json", 1), ("report.html", 1), ("report.json", 1)]
+            old = next(f for f in every if f["name"] == "report.html" and not f["current"])
+            assert old["url"] == f"/plans/{plan_id}/files/report.html?version=1" and old["rerun"] == 1
+            assert old["superseded_at"] is not None
+            names = [(f["name"], f["version"]) for f in every]
+            assert names == sorted(names)
+
+            first = await client.get(old["url"])
+            assert first.status_code == 200 and first.content == b"<html>v1</html>"
+            assert first.headers["content-type"].startswith("text/html")
+            assert (
+                await client.get(f"/plans/{plan_id}/files/report.html?version=2")
+            ).content == b"<html>v2</html>"
+            assert (await client.get(f"/plans/{plan_id}/files/report.html")).content == b"<html>v2</html>"
+            for version, status in (("3", 404), ("0", 422), ("x", 422), ("99999999999", 422)):
+                answer = await client.get(f"/plans/{plan_id}/files/report.html?version={version}")
+                assert answer.status_code == status, (version, answer.text)
+            gone = await client.get(f"/plans/{plan_id}/files/pitch.json")
+            assert gone.status_code == 404 and "versions=true" in gone.json()["message"]
+
+    anyio.run(main)

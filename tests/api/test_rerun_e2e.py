@@ -138,16 +138,13 @@ def test_a_rerun_makes_exactly_the_calls_of_the_task_and_its_descendants(
     assert envelope["data"] != json.loads(before[f"{ASKED}.json"])["data"]
     assert svc.http.get(f"/plans/{plan_id}/report").content == after["report.html"] != before["report.html"]
 
-    # The replaced outputs are earlier versions, in the database.
+    # The replaced outputs are earlier versions, in the database: listed, and downloadable.
     versions = store.run_sync(lambda s: repo_versions.list_versions(s, plan_id))
     assert sorted(v.name for v in versions) == sorted(changed) == rerun["superseded_files"]
-
-    def old(name: str) -> bytes:
-        found = store.run_sync(lambda s: repo_versions.get_version(s, plan_id, name, 1))
-        assert found is not None
-        return found.content
-
-    assert all(old(n) == before[n] for n in changed)
+    listed = svc.http.get(f"/plans/{plan_id}/files", params={"versions": "true"}).json()
+    earlier = {f["name"]: f["url"] for f in listed if not f["current"]}
+    assert sorted(earlier) == sorted(changed)
+    assert all(svc.http.get(url).content == before[name] for name, url in earlier.items())
     # The event log says who asked for what.
     [event] = [e for e in svc.events(plan_id) if e["event"] == "plan_rerun"]
     assert event["data"]["tasks"] == invalidated and event["data"]["feedback"] == FEEDBACK
