@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -103,6 +105,14 @@ class Supervision:
     keepalive_timeout_s: float = 0.0  # stop after this long without a keep-alive byte
 
 
+class _CannotRun(Exception):
+    """The run cannot start: how it ends and why, before any task ran."""
+
+    def __init__(self, exit_code: ExitCode, reason: str) -> None:
+        super().__init__(reason)
+        self.exit_code = exit_code
+
+
 def run_pipeline(
     run_dir: Path,
     *,
@@ -114,38 +124,60 @@ def run_pipeline(
     handle_signals: bool = True,
     supervision: Supervision | None = None,
 ) -> RunResult:
+    """Run ``dag`` on ``run_dir`` to the end, and say how it ended (also as run_finished)."""
     started = time.perf_counter()
     supervision = supervision or Supervision()
     run_dir = Path(run_dir).resolve()
+    try:
+        with _locked(run_dir, attempt, supervision):
+            clean_stale_temp_files(run_dir)
+            ctx = _open(run_dir, dag, settings, attempt)
+            _watch(ctx, supervision)
+            final = _prepare(ctx, dag, run_dir, attempt, workers, hygiene)
+            exit_code = _build(final, workers, hygiene, settings, handle_signals)
+            return _finish(ctx, run_dir, exit_code, started)
+    except _CannotRun as exc:
+        return RunResult(exc.exit_code, str(exc))
+
+
+@contextmanager
+def _locked(run_dir: Path, attempt: int, supervision: Supervision) -> Iterator[None]:
+    """Hold the run directory's lock (stopping an older run of the plan that holds it)."""
     if not run_dir.is_dir():
-        return RunResult(ExitCode.CONFIG_ERROR, f"run directory {run_dir} does not exist")
+        raise _CannotRun(ExitCode.CONFIG_ERROR, f"run directory {run_dir} does not exist")
     lock = RunDirLock(run_dir, run=attempt)
     try:
         lock.acquire(wait_s=supervision.lock_wait_s, grace_s=supervision.stop_grace_s)
     except PipelineError as exc:
-        return RunResult(ExitCode.LOCKED, str(exc))
+        raise _CannotRun(ExitCode.LOCKED, str(exc)) from exc
     try:
-        clean_stale_temp_files(run_dir)
-        try:
-            ctx = open_context(run_dir, settings, attempt)
-            # Every line this process logs names the plan and run, as the service's lines do.
-            bind_process(plan_id=ctx.plan.plan_id, run=attempt)
-            if dag.preflight is not None:
-                dag.preflight(ctx)
-        except (ConfigError, PipelineError) as exc:
-            return RunResult(ExitCode.CONFIG_ERROR, str(exc))
-        if supervision.keepalive_fd is not None and supervision.keepalive_timeout_s > 0:
-            watch_supervisor(
-                supervision.keepalive_fd,
-                supervision.keepalive_timeout_s,
-                supervision.stop_grace_s,
-                on_stop=lambda reason: ctx.events.emit("supervisor_lost", reason=reason),
-            )
-        final = _prepare(ctx, dag, run_dir, attempt, workers, hygiene)
-        exit_code = _build(final, workers, hygiene, settings, handle_signals)
-        return _finish(ctx, run_dir, exit_code, started)
+        yield
     finally:
         lock.release()
+
+
+def _open(run_dir: Path, dag: Dag, settings: Settings | None, attempt: int) -> RunContext:
+    """The run's context, once the plan and its models are known to be usable."""
+    try:
+        ctx = open_context(run_dir, settings, attempt)
+        # Every line this process logs names the plan and run, as the service's lines do.
+        bind_process(plan_id=ctx.plan.plan_id, run=attempt)
+        if dag.preflight is not None:
+            dag.preflight(ctx)
+    except (ConfigError, PipelineError) as exc:
+        raise _CannotRun(ExitCode.CONFIG_ERROR, str(exc)) from exc
+    return ctx
+
+
+def _watch(ctx: RunContext, supervision: Supervision) -> None:
+    """Under a supervisor, stop by ourselves when it falls silent (frozen, or gone)."""
+    if supervision.keepalive_fd is not None and supervision.keepalive_timeout_s > 0:
+        watch_supervisor(
+            supervision.keepalive_fd,
+            supervision.keepalive_timeout_s,
+            supervision.stop_grace_s,
+            on_stop=lambda reason: ctx.events.emit("supervisor_lost", reason=reason),
+        )
 
 
 def _prepare(
