@@ -96,8 +96,8 @@ def main(dag: Dag, argv: Sequence[str] | None = None, prog: str = "python -m pla
     for warning in choice.warnings:
         log.warning("workers_setting", message=warning)
     log.info("workers", workers=choice.count, source=choice.source)
-    # Luigi runs each task in a forked process; fork keeps the run context
-    # built before the fork, and is not Python's default everywhere.
+    # With PLANEXE_TASK_ISOLATION=process Luigi forks a process per step; fork keeps the
+    # run context built before it, and is not Python's default everywhere.
     multiprocessing.set_start_method("fork", force=True)
     supervision = Supervision(
         lock_wait_s=args.lock_wait,

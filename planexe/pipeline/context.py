@@ -1,8 +1,10 @@
 """Per-process state shared by the tasks of one run.
 
-Built once by the entry point before Luigi forks its workers, so each worker
-process inherits it; the executor holds no open sockets at rest (clients live
-only inside a task's session), which keeps the fork safe.
+Built once by the runner before Luigi starts any step. Steps run as threads of
+the pipeline process by default and share it; with
+``PLANEXE_TASK_ISOLATION=process`` each forked step inherits it. The executor
+holds no open sockets at rest (clients live only inside a task's session),
+which keeps that fork safe.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Luigi event handlers that write ``events.jsonl``.
 
-START, SUCCESS and FAILURE fire inside the forked task process; TIMEOUT and
-PROCESS_FAILURE fire in the worker's main process. Both append to the same
-file (see ``events.EventWriter``).
+START, SUCCESS and FAILURE fire where the step runs: a thread of the pipeline
+process (the default), or the forked task process under
+``PLANEXE_TASK_ISOLATION=process``; TIMEOUT and PROCESS_FAILURE fire in the
+worker's main thread. All append to the same file (see ``events.EventWriter``).
 """
 
 from __future__ import annotations
