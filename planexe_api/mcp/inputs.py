@@ -6,10 +6,11 @@ which several MCP clients do not follow. Limits are the REST API's constants.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from planexe.pipeline.reruns import MAX_FEEDBACK_CHARS
 from planexe_api.db.storable import StorableText
 from planexe_api.mcp.limits import (
     TEXT_DEFAULT_CHARS,
@@ -18,7 +19,7 @@ from planexe_api.mcp.limits import (
     WAIT_DEFAULT_S,
     WAIT_MAX_S,
 )
-from planexe_api.schemas import PlanCreate
+from planexe_api.schemas import MAX_RERUN_TASKS, PlanCreate
 from planexe_api.services.plan_actions import (
     CURSOR_MAX_CHARS,
     IDEMPOTENCY_KEY_MAX_CHARS,
@@ -90,6 +91,21 @@ class RetryArgs(PlanArgs):
     idempotency_key: StorableText | None = IdempotencyKey
 
 
+class RerunArgs(PlanArgs):
+    tasks: list[Annotated[StorableText, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1,
+        max_length=MAX_RERUN_TASKS,
+        description="Tasks to regenerate, by name (e.g. cost_estimates); everything downstream of "
+        "them runs again too.",
+    )
+    feedback: StorableText | None = Field(
+        default=None,
+        max_length=MAX_FEEDBACK_CHARS,
+        description="What to change, in a sentence or a paragraph; it reaches every prompt of the "
+        "tasks that run again.",
+    )
+
+
 class TextPage(Args):
     offset: int = Field(
         default=0,
@@ -110,6 +126,15 @@ class FilesArgs(PlanArgs, TextPage):
         default=None,
         max_length=500,
         description="A file name from the list: its text is returned too (JSON outputs and the report).",
+    )
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="With name: that earlier version of the file (as versions=true lists them).",
+    )
+    versions: bool = Field(
+        default=False, description="Also list the earlier versions reruns replaced (current=false)."
     )
 
 

@@ -47,6 +47,21 @@ class PlanWaitOut(PlanStatusOut):
     waited_s: float
 
 
+class PlanRerunOut(PlanStatusOut):
+    rerun: int = Field(description="This rerun's number: 1 for the plan's first.")
+    requested: list[str] = Field(description="The tasks asked for.")
+    tasks: list[str] = Field(
+        description="Every task that will run again, in dependency order: those asked for and all "
+        "their descendants."
+    )
+    kept: int = Field(description="Tasks whose outputs are reused as they are.")
+    llm_calls_planned: int = Field(description="LLM calls the tasks that run again make.")
+    superseded_files: list[str] = Field(
+        description="Files kept as earlier versions (plan_files versions=true)."
+    )
+    feedback: str | None
+
+
 class PlanStopOut(PlanStatusOut):
     stop_requested: bool = Field(
         description="True if this call stopped the plan or asked its runner to; false if it had already ended."

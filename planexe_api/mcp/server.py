@@ -105,7 +105,8 @@ async def call_tool(
     async def report(progress: float, total: float | None, message: str) -> None:
         await ctx.session.report_progress(progress, total, message)
 
-    call = Call(state=state, base_url=base_url_of(ctx.request), report=report)
+    request = ctx.request if isinstance(ctx.request, Request) else None
+    call = Call(state=state, base_url=base_url_of(ctx.request), report=report, request=request)
     try:
         return ok_result(await tool.handler(call, args))
     except ApiError as exc:

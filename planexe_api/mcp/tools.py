@@ -14,6 +14,7 @@ from typing import Any
 
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel
+from starlette.requests import HTTPConnection
 
 from planexe.pipeline.rundir import REPORT_FILE
 from planexe_api.db.models import PlanStatus
@@ -23,8 +24,9 @@ from planexe_api.mcp.examples import prompt_examples
 from planexe_api.mcp.report_text import report_as
 from planexe_api.mcp.status import absolute_links, plan_status, status_of
 from planexe_api.mcp.waiting import Report, wait_for_plan
+from planexe_api.principal import requested_by
 from planexe_api.schemas import FileOut, PlanCreate, PlanOut
-from planexe_api.services import plan_actions, plan_export
+from planexe_api.services import plan_actions, plan_export, plan_rerun
 from planexe_api.state import AppState
 
 PROMPT_EXCERPT_CHARS = 200
@@ -37,6 +39,7 @@ class Call:
     state: AppState
     base_url: str  # scheme://host[:port] the client reached us at; download links start with it
     report: Report  # progress notifications for this call (a no-op if the client asked for none)
+    request: HTTPConnection | None = None  # the HTTP request the call came in, for who asked
 
 
 Handler = Callable[[Call, Any], Awaitable[BaseModel]]
@@ -137,6 +140,13 @@ async def _retry(call: Call, args: inputs.RetryArgs) -> BaseModel:
     return outputs.PlanCreateOut(**fields)
 
 
+async def _rerun(call: Call, args: inputs.RerunArgs) -> BaseModel:
+    rerun = await plan_rerun.rerun_plan(
+        call.state, args.plan_id, args.tasks, args.feedback, requested_by(call.request, via="mcp")
+    )
+    return outputs.PlanRerunOut(**status_of(rerun.plan, call.base_url, **rerun.model_dump(exclude={"plan"})))
+
+
 def _absolute(f: FileOut, base_url: str) -> FileOut:
     return f.model_copy(update={"url": base_url + f.url})
 
@@ -156,10 +166,11 @@ def _page(text: str, offset: int, max_chars: int) -> dict[str, Any]:
 
 async def _files(call: Call, args: inputs.FilesArgs) -> BaseModel:
     plan = await plan_actions.get_plan(call.state, args.plan_id)
-    files = [_absolute(f, call.base_url) for f in await plan_actions.list_files(call.state, args.plan_id)]
+    listed = await plan_actions.list_files(call.state, args.plan_id, versions=args.versions)
+    files = [_absolute(f, call.base_url) for f in listed]
     content = None
     if args.name is not None:
-        stored = await plan_actions.read_file(call.state, args.plan_id, args.name)
+        stored = await plan_actions.read_file(call.state, args.plan_id, args.name, args.version)
         try:
             text = stored.content.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -323,11 +334,30 @@ TOOLS: list[Tool] = [
         _hints(read_only=False, idempotent=False),
     ),
     Tool(
+        "plan_rerun",
+        "Regenerate part of a plan",
+        "Redo some tasks of a completed, failed or cancelled plan, with optional feedback (what to "
+        "change, e.g. 'make the budget fit 300k EUR'), keeping the same plan id. Name tasks as "
+        "plan_status's links.dag lists them (GET /plans/{id}/dag), e.g. cost_estimates; the tasks "
+        "named and everything downstream of them run again with the feedback in their prompts, every "
+        "other output is reused, and the report is rebuilt. The answer is the plan, queued again, with "
+        "tasks (exactly the tasks that will run), llm_calls_planned and superseded_files (the replaced "
+        "outputs, kept as earlier versions: plan_files with versions=true). Follow it with plan_wait. "
+        "Errors: plan_not_found, unknown_task (with valid_tasks), not_rerunnable (the plan is queued or "
+        "running), invalid_request.",
+        inputs.RerunArgs,
+        outputs.PlanRerunOut,
+        _rerun,
+        _hints(read_only=False, idempotent=False),
+    ),
+    Tool(
         "plan_files",
         "List and read a plan's files",
         "The plan's output files so far (one JSON file per finished task, then report.html): name, "
         "task, size, sha256 and an absolute download url (send the service's bearer token when it has "
         "one). Pass name to get that file's text too, max_chars at a time (page on with offset). "
+        "A rerun keeps what it replaced: versions=true lists those earlier versions too "
+        "(current=false), and name with version reads one. "
         "Errors: plan_not_found, invalid_file_name, file_not_found, not_text.",
         inputs.FilesArgs,
         outputs.PlanFilesOut,

@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from planexe.pipeline.reruns import MAX_FEEDBACK_CHARS
 from planexe_api.db import repo_plans, repo_reruns
 from planexe_api.db.errors import InvalidTransition, PlanNotFound
 from planexe_api.errors import Conflict, Unprocessable
@@ -20,8 +19,6 @@ from planexe_api.schemas import PlanOut, RerunOut
 from planexe_api.services.plan_actions import plan_not_found
 from planexe_api.services.plan_eta import dag_of
 from planexe_api.state import AppState
-
-__all__ = ["MAX_FEEDBACK_CHARS", "rerun_plan"]
 
 
 async def rerun_plan(
