@@ -60,6 +60,12 @@ class Metrics:
             registry=r,
         )
         self.sse_events = Counter("planexe_sse_events_sent", "Events sent over SSE", registry=r)
+        self.plans_refused = Counter(
+            "planexe_plans_refused",
+            "Runs the safety gate ended with a refusal, by kind of harm",
+            ["category"],
+            registry=r,
+        )
 
     def observe_event(self, event: dict[str, Any]) -> None:
         kind = event.get("kind")
@@ -77,3 +83,6 @@ class Metrics:
                 self.llm_cost.labels(model).inc(max(0.0, float(event["cost_usd"])))
             for repair in event.get("repairs") or []:
                 self.llm_repairs.labels(str(repair)).inc()
+        elif kind == "run_finished" and event.get("status") == "refused":
+            refusal = event.get("refusal") or {}
+            self.plans_refused.labels(str(refusal.get("category") or "unknown")).inc()

@@ -116,7 +116,7 @@ class EtaOut(BaseModel):
 
 class PlanOut(BaseModel):
     id: str
-    status: Literal["queued", "running", "completed", "failed", "cancelled"]
+    status: Literal["queued", "running", "completed", "failed", "cancelled", "refused"]
     prompt: str
     detail: str
     llm_model: str | None

@@ -20,6 +20,7 @@ import httpx
 from planexe.llm.config import STRICT_HOSTS, ModelSpec
 from planexe.llm.errors import ContextExceededError, ProviderError
 from planexe.llm.sizing import is_context_error
+from planexe.llm.stand_in import gate_answer, is_safety_gate, wants_refusal
 from planexe.llm.synth import synthesize
 from planexe.llm.types import ChatRequest, ChatResponse, ErrorKind
 from planexe.log import get_logger, scrub
@@ -218,6 +219,9 @@ class OfflineProvider:
         value = synthesize(
             request.schema, seed=f"{request.step}|{request.schema_name}|{context}", context=context
         )
+        if is_safety_gate(request.schema):
+            # A template must never refuse an ordinary prompt by drawing "refuse" (stand_in.py).
+            value = gate_answer(value, refuse=wants_refusal(context), who="offline")
         content = json.dumps(value, ensure_ascii=False)
         return ChatResponse(
             content=content,

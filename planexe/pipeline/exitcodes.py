@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     LOCKED = 4  # another process holds the run directory
     INTERRUPTED = 5  # stopped by SIGTERM/SIGINT; the next run resumes
     BUDGET_EXCEEDED = 6  # the plan spent its budget (max_cost / max_tokens); resumable with a higher one
+    REFUSED = 7  # the safety gate declined the request; its report says why. Final: not a failure
 
     @property
     def reason(self) -> str:
@@ -32,4 +33,5 @@ _REASONS = {
     ExitCode.LOCKED: "another process is running this plan",
     ExitCode.INTERRUPTED: "interrupted",
     ExitCode.BUDGET_EXCEEDED: "the plan's budget is spent",
+    ExitCode.REFUSED: "the request was refused by the safety gate",
 }

@@ -17,6 +17,7 @@ import graphlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from planexe.pipeline.base import PlanTask
@@ -29,6 +30,22 @@ TaskClass = type[PlanTask]
 
 
 @dataclass(frozen=True)
+class Gate:
+    """A first step the runner builds on its own, which may end the run before the rest starts.
+
+    The plan's safety gate (``planexe/plan/safety.py``): built alone so that a refusal costs
+    its one call (in one build, Luigi would start the steps beside it as soon as a worker is
+    free). ``refusal`` reads its decision once it is done: None to go on, else what to record
+    (category, reason, message); the run then builds ``report`` instead of the DAG and ends
+    ``REFUSED``.
+    """
+
+    task: Callable[[str, int], PlanTask]  # (run_dir, run) -> the gate
+    refusal: Callable[[Path], dict[str, str] | None]
+    report: Callable[[str, int], PlanTask]  # writes a refused run's report
+
+
+@dataclass(frozen=True)
 class Dag:
     """What an entry point that owns a DAG hands the runner."""
 
@@ -36,6 +53,7 @@ class Dag:
     # Refuse, before anything runs, a run that cannot finish (e.g. a model's context window
     # too small for the prompts); raises ConfigError.
     preflight: Callable[[RunContext], None] | None = None
+    gate: Gate | None = None
 
     @property
     def root_class(self) -> TaskClass:

@@ -22,7 +22,7 @@ from planexe.pipeline.base import PlanTask
 from planexe.pipeline.context import RunContext, open_context
 from planexe.pipeline.events import read_events
 from planexe.pipeline.exitcodes import ExitCode
-from planexe.pipeline.graph import Dag, remaining_rounds, slack_rounds, task_order
+from planexe.pipeline.graph import Dag, Gate, remaining_rounds, slack_rounds, task_order
 from planexe.pipeline.lock import RunDirLock
 from planexe.pipeline.luigi_worker import WorkerFactory
 from planexe.pipeline.reruns import supersede_stale
@@ -49,6 +49,7 @@ class RunResult:
     reason: str
     failed_tasks: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    refusal: dict[str, str] | None = None  # the gate's category, reason and message, if it refused
 
 
 def warm_up(tasks: list[PlanTask]) -> None:
@@ -134,8 +135,8 @@ def run_pipeline(
             ctx = _open(run_dir, dag, settings, attempt)
             _watch(ctx, supervision)
             final = _prepare(ctx, dag, run_dir, attempt, workers, hygiene)
-            exit_code = _build(final, workers, hygiene, settings, handle_signals)
-            return _finish(ctx, run_dir, exit_code, started)
+            exit_code, refusal = _build(final, dag.gate, workers, hygiene, settings, handle_signals)
+            return _finish(ctx, run_dir, exit_code, started, refusal)
     except _CannotRun as exc:
         return RunResult(exc.exit_code, str(exc))
 
@@ -220,34 +221,36 @@ def _prepare(
 
 def _build(
     final: PlanTask,
+    gate: Gate | None,
     workers: int,
     hygiene: luigi_hygiene.Hygiene,
     settings: Settings | None,
     handle_signals: bool,
-) -> ExitCode:
-    """Run Luigi to the end (or to SIGTERM/SIGINT) and map its status to our exit code."""
+) -> tuple[ExitCode, dict[str, str] | None]:
+    """Run Luigi to the end (or to SIGTERM/SIGINT) and map its status to our exit code: the gate
+    alone first, if the DAG has one, then the DAG, or the refusal's report if the gate refused
+    (returned too: category, reason, message)."""
     previous = {}
     luigi_worker.STOP_REQUESTED.clear()
     if handle_signals:
         previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
+    run_dir, attempt = str(final.run_dir), int(final.attempt)
     try:
-        result = luigi.build(
-            [final],
-            worker_scheduler_factory=WorkerFactory(isolation=(settings or get_settings()).task_isolation),
-            workers=workers,
-            local_scheduler=not hygiene.scheduler_url,
-            scheduler_url=hygiene.scheduler_url or "",
-            detailed_summary=True,
-        )
-        if luigi_worker.STOP_REQUESTED.is_set() and result.status not in (
-            LuigiStatusCode.SUCCESS,
-            LuigiStatusCode.SUCCESS_WITH_RETRY,
-        ):
-            return ExitCode.INTERRUPTED  # stopped steps look failed to Luigi; they were stopped
-        return _STATUS_TO_EXIT.get(result.status, ExitCode.TASK_FAILED)
+        if gate is not None:
+            exit_code = _luigi_build(gate.task(run_dir, attempt), workers, hygiene, settings)
+            if exit_code is not ExitCode.SUCCESS:
+                return exit_code, None
+            if luigi_worker.STOP_REQUESTED.is_set():
+                return ExitCode.INTERRUPTED, None  # asked to stop between the two builds
+            refusal = gate.refusal(Path(run_dir))
+            if refusal is not None:
+                log.warning("plan_refused", category=refusal.get("category"), reason=refusal.get("reason"))
+                exit_code = _luigi_build(gate.report(run_dir, attempt), workers, hygiene, settings)
+                return (ExitCode.REFUSED if exit_code is ExitCode.SUCCESS else exit_code), refusal
+        return _luigi_build(final, workers, hygiene, settings), None
     except luigi_worker.Interrupted as exc:
         log.warning("pipeline_interrupted", signal=str(exc))
-        return ExitCode.INTERRUPTED
+        return ExitCode.INTERRUPTED, None
     finally:
         # A stop asks this run to end; a later run in the same process (tests, `planexe
         # graph --prompts`) must not inherit it.
@@ -256,7 +259,32 @@ def _build(
             signal.signal(sig, handler)
 
 
-def _finish(ctx: RunContext, run_dir: Path, exit_code: ExitCode, started: float) -> RunResult:
+def _luigi_build(
+    task: PlanTask, workers: int, hygiene: luigi_hygiene.Hygiene, settings: Settings | None
+) -> ExitCode:
+    result = luigi.build(
+        [task],
+        worker_scheduler_factory=WorkerFactory(isolation=(settings or get_settings()).task_isolation),
+        workers=workers,
+        local_scheduler=not hygiene.scheduler_url,
+        scheduler_url=hygiene.scheduler_url or "",
+        detailed_summary=True,
+    )
+    if luigi_worker.STOP_REQUESTED.is_set() and result.status not in (
+        LuigiStatusCode.SUCCESS,
+        LuigiStatusCode.SUCCESS_WITH_RETRY,
+    ):
+        return ExitCode.INTERRUPTED  # stopped steps look failed to Luigi; they were stopped
+    return _STATUS_TO_EXIT.get(result.status, ExitCode.TASK_FAILED)
+
+
+def _finish(
+    ctx: RunContext,
+    run_dir: Path,
+    exit_code: ExitCode,
+    started: float,
+    refusal: dict[str, str] | None = None,
+) -> RunResult:
     """Say how the run ended, in events.jsonl and to the caller."""
     failed, message = _failed_tasks(ctx)
     reason = exit_code.reason
@@ -269,6 +297,8 @@ def _finish(ctx: RunContext, run_dir: Path, exit_code: ExitCode, started: float)
         reason = f"budget exceeded: {spent_out}; its finished steps are kept: resume it with a higher budget"
     elif exit_code is ExitCode.TASK_FAILED and message:
         reason = f"task failed: {message}"
+    elif exit_code is ExitCode.REFUSED and refusal is not None:
+        reason = refusal_reason(refusal)
     duration = time.perf_counter() - started
     ctx.events.emit(
         "run_finished",
@@ -277,5 +307,12 @@ def _finish(ctx: RunContext, run_dir: Path, exit_code: ExitCode, started: float)
         reason=reason,
         failed_tasks=failed,
         duration_s=round(duration, 3),
+        **({"refusal": refusal} if refusal is not None and exit_code is ExitCode.REFUSED else {}),
     )
-    return RunResult(exit_code, reason, failed, duration)
+    return RunResult(exit_code, reason, failed, duration, refusal)
+
+
+def refusal_reason(refusal: dict[str, str]) -> str:
+    """A refused run's reason: the polite message to the person, then the recorded decision."""
+    category = str(refusal.get("category", "")).replace("_", " ")
+    return f"{refusal.get('message', '')} Reason: {refusal.get('reason', '')} (category: {category})"

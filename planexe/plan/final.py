@@ -50,6 +50,7 @@ from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose, PurposeOutp
 from planexe.plan.questions import QuestionsAndAnswers
 from planexe.plan.review import ReviewPlan
 from planexe.plan.risks import IdentifyRisks, RiskRegister
+from planexe.plan.safety import SafetyGate
 from planexe.plan.schedule import Schedule, ScheduleOutput, TaskDependencies
 from planexe.plan.setup import Setup
 from planexe.plan.stakeholders import CommunicationPlan, Stakeholders
@@ -64,6 +65,7 @@ STEPS: tuple[type[PlanTask], ...] = (
     Setup,
     ExecutiveSummary,
     Pitch,
+    SafetyGate,
     IdentifyPurpose,
     DeterminePlanType,
     PhysicalLocations,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 from planexe.pipeline.base import LLMStep
 from planexe.plan.common import system_prompt
 from planexe.plan.purpose import IdentifyPurpose
-from planexe.plan.setup import Setup
+from planexe.plan.safety import SafetyGate
 from planexe.plan.text import Brief, Code, Label, Phrase, Sentence, bullets
 
 LOCATIONS_SYSTEM = system_prompt("""\
@@ -90,9 +90,9 @@ class CurrencyOutput(BaseModel):
 class PhysicalLocations(LLMStep):
     title = "Locations"
     # Only the description: where the work happens is read from it as well as from the
-    # purpose and plan-type steps, and starting in the first round with them keeps one
-    # round off the plan's critical path (locations -> currency -> assumptions -> ...).
-    depends_on = (Setup,)
+    # purpose and plan-type steps, and starting right after the safety gate with them keeps
+    # one round off the plan's critical path (locations -> currency -> assumptions -> ...).
+    depends_on = (SafetyGate,)
     output_model = LocationsOutput
     system_prompt = LOCATIONS_SYSTEM
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from planexe.pipeline.base import LLMStep
 from planexe.plan.common import system_prompt
-from planexe.plan.setup import Setup
+from planexe.plan.safety import SafetyGate
 from planexe.plan.text import Brief, Label, Phrase, Sentence
 
 PURPOSE_SYSTEM = system_prompt("""\
@@ -64,13 +64,13 @@ class PlanTypeOutput(BaseModel):
 
 class IdentifyPurpose(LLMStep):
     title = "Purpose"
-    depends_on = (Setup,)
+    depends_on = (SafetyGate,)
     output_model = PurposeOutput
     system_prompt = PURPOSE_SYSTEM
 
 
 class DeterminePlanType(LLMStep):
     title = "Plan type"
-    depends_on = (Setup,)
+    depends_on = (SafetyGate,)
     output_model = PlanTypeOutput
     system_prompt = PLAN_TYPE_SYSTEM

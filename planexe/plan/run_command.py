@@ -146,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     if result.exit_code is ExitCode.SUCCESS:
         print(f"done in {elapsed:.1f}s: {run_dir / REPORT_FILE}")
+    elif result.exit_code is ExitCode.REFUSED:
+        print(f"refused: {result.reason}", file=sys.stderr)
+        print(f"report: {run_dir / REPORT_FILE}", file=sys.stderr)
     else:
         print(f"error: {result.reason} (exit {int(result.exit_code)})", file=sys.stderr)
         if result.failed_tasks:

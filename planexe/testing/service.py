@@ -16,7 +16,7 @@ import httpx
 
 from planexe.errors import PlanExeError
 
-TERMINAL = ("completed", "failed", "cancelled")
+TERMINAL = ("completed", "failed", "cancelled", "refused")
 
 
 class ServiceError(PlanExeError):

@@ -96,13 +96,16 @@ class PlanStatus(StrEnum):
     COMPLETED = "completed"  # the pipeline finished and the report exists
     FAILED = "failed"  # the pipeline failed, or recovery gave up (see error_code); resumable
     CANCELLED = "cancelled"  # a person asked to stop it; resumable
+    REFUSED = "refused"  # the safety gate declined to plan it; final: never retried or resumed
 
     @property
     def is_terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({PlanStatus.COMPLETED, PlanStatus.FAILED, PlanStatus.CANCELLED})
+TERMINAL_STATUSES = frozenset(
+    {PlanStatus.COMPLETED, PlanStatus.FAILED, PlanStatus.CANCELLED, PlanStatus.REFUSED}
+)
 
 
 class PlanDetail(StrEnum):
@@ -127,7 +130,9 @@ class Base(DeclarativeBase):
 class Plan(Base):
     __tablename__ = "plans"
     __table_args__ = (
-        CheckConstraint("status IN ('queued', 'running', 'completed', 'failed', 'cancelled')", name="status"),
+        CheckConstraint(
+            "status IN ('queued', 'running', 'completed', 'failed', 'cancelled', 'refused')", name="status"
+        ),
         # The claim query: WHERE status = 'queued' ORDER BY priority DESC, created_at, id.
         Index("ix_plans_claim", "status", "priority", "created_at"),
         # Recovery: WHERE status = 'running' AND lease_expires_at < now.

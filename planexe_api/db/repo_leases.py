@@ -143,10 +143,10 @@ def finish_plan(
     failed_task: str | None = None,
     now: datetime,
 ) -> bool:
-    """Move the running plan to completed, failed or cancelled and release its lease."""
+    """Move the running plan to a final status (completed, failed, cancelled, refused) and release its lease."""
     status = PlanStatus(status)
     if status not in TERMINAL_STATUSES:
-        raise ValueError(f"finish_plan needs completed, failed or cancelled, not {status!r}")
+        raise ValueError(f"finish_plan needs a final status, not {status!r}")
     stmt = (
         update(Plan)
         .where(*_fenced(plan_id, token))

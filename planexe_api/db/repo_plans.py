@@ -258,7 +258,8 @@ def find_recent_identical(
     session: Session, *, prompt: str, detail: str, llm_model: str | None, since: datetime
 ) -> Plan | None:
     """The newest plan asked for with the same prompt, detail and model since ``since``
-    that has not failed or been cancelled; None if there is none."""
+    that has not failed or been cancelled (a refused one counts: asking again gets the same
+    answer for no new call); None if there is none."""
     stmt = (
         select(Plan)
         .where(
@@ -266,7 +267,9 @@ def find_recent_identical(
             Plan.prompt == prompt,
             Plan.detail == detail,
             Plan.llm_model.is_(None) if llm_model is None else Plan.llm_model == llm_model,
-            Plan.status.in_([PlanStatus.QUEUED, PlanStatus.RUNNING, PlanStatus.COMPLETED]),
+            Plan.status.in_(
+                [PlanStatus.QUEUED, PlanStatus.RUNNING, PlanStatus.COMPLETED, PlanStatus.REFUSED]
+            ),
         )
         .order_by(Plan.created_at.desc())
         .limit(1)

@@ -46,14 +46,23 @@ _REMEDIES: dict[str, _Remedy] = {
     ),
 }
 _CANCELLED = _Remedy(True, "Stopped on request: plan_resume continues it, plan_retry starts a fresh copy.")
+_REFUSED = _Remedy(
+    False,
+    "The safety gate declined this request, so no plan was made; plan_resume and plan_retry answer "
+    "with an error, as the same request would be refused again. plan_report gives the refusal and its "
+    "reason. Tell the user why; if the project is lawful, plan_create with a description that makes "
+    "its purpose clear.",
+)
 
 
 def diagnose(plan: PlanOut) -> Diagnosis | None:
-    if plan.status not in ("failed", "cancelled"):
+    if plan.status not in ("failed", "cancelled", "refused"):
         return None
     error = plan.error
     code = error.code if error else None
-    if plan.status == "cancelled":
+    if plan.status == "refused":
+        remedy = _REFUSED
+    elif plan.status == "cancelled":
         remedy = _CANCELLED
     else:
         remedy = _REMEDIES.get(code or "", _Remedy(True, f"{_RESUME}; if it fails again, plan_retry."))

@@ -191,7 +191,7 @@ async def _file_info(call: Call, args: inputs.FileInfoArgs) -> BaseModel:
     info = outputs.PlanFileInfoOut(
         plan_id=args.plan_id, artifact=args.artifact, ready=False, reason=plan.status
     )
-    if plan.status != PlanStatus.COMPLETED:
+    if plan.status not in (PlanStatus.COMPLETED, PlanStatus.REFUSED):
         return info
     report = next(
         (f for f in await plan_actions.list_files(call.state, args.plan_id) if f.name == REPORT_FILE), None
@@ -225,10 +225,11 @@ async def _report(call: Call, args: inputs.ReportArgs) -> BaseModel:
 
 
 _STATUS_FIELDS = (
-    "The answer has status (queued, running, completed, failed, cancelled), progress (done, total, "
+    "The answer has status (queued, running, completed, failed, cancelled, or refused: the safety "
+    "gate declined the request and no plan was made), progress (done, total, "
     "percent, running_tasks), eta (remaining_s with a range, while it runs), attempt, llm_usage (calls and tokens, by model), links (absolute URLs), "
-    "next_step (what to do now) and, for a failed or cancelled plan, diagnosis (failed_task, reason, "
-    "recoverable: whether plan_resume is likely to fix it, remedy)."
+    "next_step (what to do now) and, for a failed, cancelled or refused plan, diagnosis (failed_task, "
+    "reason, recoverable: whether plan_resume is likely to fix it, remedy)."
 )
 
 TOOLS: list[Tool] = [
@@ -314,7 +315,7 @@ TOOLS: list[Tool] = [
         "Continue a failed or cancelled plan with the same id: its finished tasks are reused and only "
         "what is missing runs again. Use it when diagnosis.recoverable is true (a provider error, a "
         "stop, a restart). Returns the plan, queued again; follow it with plan_wait. Errors: "
-        "plan_not_found, not_resumable (the plan is running or completed).",
+        "plan_not_found, not_resumable (the plan is running, completed or refused).",
         inputs.PlanArgs,
         outputs.PlanStatusOut,
         _resume,
@@ -327,7 +328,7 @@ TOOLS: list[Tool] = [
         "(unlike plan_resume), optionally trying another llm_model first. The old plan stays as it "
         "was; the answer is the new plan (retry_of names the old one). Use it when resuming would "
         "repeat the failure, e.g. a model that keeps producing unusable answers. Errors: "
-        "plan_not_found, not_retryable (the plan is queued, running or completed), unknown_model.",
+        "plan_not_found, not_retryable (the plan is queued, running, completed or refused), unknown_model.",
         inputs.RetryArgs,
         outputs.PlanCreateOut,
         _retry,
@@ -381,6 +382,7 @@ TOOLS: list[Tool] = [
         "The finished plan's report as Markdown (headings, lists, tables) or plain text, for reading "
         "here instead of opening HTML, plus report_url for the HTML version. Long reports come "
         "max_chars at a time: call again with offset=next_offset until next_offset is null. "
+        "A refused plan's report is the refusal and its reason. "
         "Errors: plan_not_found, report_not_ready (the plan is not completed; plan_wait first).",
         inputs.ReportArgs,
         outputs.PlanReportOut,

@@ -11,6 +11,7 @@ of the table is tested in milliseconds (tests/services/test_outcome.py):
 | held  | timeout     | any                   | failed ``timeout``                           |
 | held  | exited      | 0, outputs all stored | completed                                    |
 | held  | exited      | 0, outputs missing    | requeue, or failed ``outputs_missing``       |
+| held  | exited      | 7                     | refused: the safety gate declined; final     |
 | held  | exited      | killed / 5 / 4        | requeue, or failed ``max_attempts``          |
 | held  | exited      | 1, 2, 3               | failed ``task_failed`` / ``scheduling_failed`` / ``config_error`` |
 | held  | exited      | anything else         | failed ``pipeline_error``                    |
@@ -31,11 +32,13 @@ from planexe_api import policy
 from planexe_api.db.models import PlanStatus
 from planexe_api.services.supervisor import StopReason
 
+REFUSED_CODE = "refused"  # error_code of a refused plan: its message is the refusal and its reason
+
 
 class Action(StrEnum):
     ABANDON = "abandon"  # the plan is no longer ours: write nothing, the new owner decides
     REQUEUE = "requeue"  # back to the queue; the next run resumes from the finished tasks
-    FINISH = "finish"  # a final status: completed, failed or cancelled
+    FINISH = "finish"  # a final status: completed, failed, cancelled or refused
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ def decide(end: RunEnd) -> Decision:
             return Decision(Action.FINISH, PlanStatus.COMPLETED)
         missing = ", ".join(end.missing_outputs[:5])
         return _retry_or_fail(end, f"outputs not stored: {missing}", code="outputs_missing")
+    if end.returncode == ExitCode.REFUSED:
+        # Not a failure, and nothing to retry: the same request meets the same gate.
+        finished = end.run_finished or {}
+        message = str(finished.get("reason") or ExitCode.REFUSED.reason)
+        return Decision(Action.FINISH, PlanStatus.REFUSED, REFUSED_CODE, message)
     cause = interruption(end.returncode)
     if cause is not None:
         return _retry_or_fail(end, cause)

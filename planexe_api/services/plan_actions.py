@@ -36,7 +36,7 @@ LIST_LIMIT_DEFAULT = 20  # plans per page
 LIST_LIMIT_MAX = 100
 SEARCH_MAX_CHARS = 200  # of a prompt search
 CURSOR_MAX_CHARS = 200  # the cursors this service hands out are about 90
-StatusFilter = Literal["queued", "running", "completed", "failed", "cancelled"]
+StatusFilter = Literal["queued", "running", "completed", "failed", "cancelled", "refused"]
 QUEUE_FULL_RETRY_AFTER_S = 30  # told to a client whose plan was refused because the queue is full
 
 _MEDIA_TYPES = {
@@ -259,6 +259,8 @@ async def resume_plan(
         plan = repo_plans.get_plan(session, plan_id)
         if plan is None:
             raise plan_not_found(plan_id)
+        if plan.status == PlanStatus.REFUSED:
+            raise refused_is_final(plan_id, "resumed", "not_resumable")
         parameters = None
         if max_cost is not None or max_tokens is not None or plan.error_code == budgets.STOPPED_CODE:
             budget = budgets.raised(plan, max_cost, max_tokens)
@@ -278,6 +280,16 @@ async def resume_plan(
     return out
 
 
+def refused_is_final(plan_id: str, action: str, code: str) -> Conflict:
+    """The 409 for resuming or retrying a refused plan: the same request meets the same gate."""
+    return Conflict(
+        f"plan {plan_id} was refused by the safety gate (see its report for why), and a refused plan "
+        f"cannot be {action}: the same request would be refused again. Submit a new plan whose "
+        "description makes the project's lawful purpose clear.",
+        code=code,
+    )
+
+
 async def retry_plan(
     state: AppState, plan_id: str, *, llm_model: str | None = None, idempotency_key: str | None = None
 ) -> CreatedPlan:
@@ -291,6 +303,8 @@ async def retry_plan(
     old = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
     if old is None:
         raise plan_not_found(plan_id)
+    if old.status == PlanStatus.REFUSED:
+        raise refused_is_final(plan_id, "retried", "not_retryable")
     if old.status not in (PlanStatus.FAILED, PlanStatus.CANCELLED):
         raise Conflict(
             f"plan {plan_id} is {old.status}: only a failed or cancelled plan can be retried",
@@ -362,18 +376,20 @@ async def read_file(state: AppState, plan_id: str, name: str, version: int | Non
 
 
 async def read_report(state: AppState, plan_id: str) -> StoredFile:
-    """The HTML report; Conflict ``report_not_ready`` until the plan is completed."""
-    await completed_plan(state, plan_id)
+    """The HTML report; Conflict ``report_not_ready`` until the plan is completed. A refused plan
+    has one too: it says why the request was not planned."""
+    await completed_plan(state, plan_id, refused_too=True)
     return await read_file(state, plan_id, REPORT_FILE)
 
 
-async def completed_plan(state: AppState, plan_id: str) -> Plan:
-    """The plan, if it is completed (its report exists); else Conflict ``report_not_ready``."""
+async def completed_plan(state: AppState, plan_id: str, *, refused_too: bool = False) -> Plan:
+    """The plan, if it is completed (its report exists), or refused with ``refused_too``; else
+    Conflict ``report_not_ready``."""
     check_plan_id(plan_id)
     plan = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
     if plan is None:
         raise plan_not_found(plan_id)
-    if plan.status != PlanStatus.COMPLETED:
+    if not (plan.status == PlanStatus.COMPLETED or (refused_too and plan.status == PlanStatus.REFUSED)):
         raise Conflict(
             f"the report is not ready: the plan is {plan.status} "
             f"({plan.progress_done}/{plan.progress_total} tasks done); poll /plans/{plan_id} until completed",

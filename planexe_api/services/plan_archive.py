@@ -95,8 +95,8 @@ async def open_archive(state: AppState, plan_id: str) -> Archive:
     plan = await plan_actions.get_plan(state, plan_id, eta=False)
     if not PlanStatus(plan.status).is_terminal:
         raise Conflict(
-            f"plan {plan_id} is {plan.status}: only a completed, failed or cancelled plan can be "
-            "archived (cancel it, or wait until it ends)",
+            f"plan {plan_id} is {plan.status}: only a plan that has ended (completed, failed, cancelled "
+            "or refused) can be archived (cancel it, or wait until it ends)",
             code="plan_not_finished",
         )
     return Archive(plan, f"planexe-{plan_id}.zip")

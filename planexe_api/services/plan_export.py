@@ -16,10 +16,13 @@ from sqlalchemy.orm import Session
 
 from planexe.pipeline.base import PlanTask
 from planexe.plan.final import STEPS, Report, report_content
+from planexe.plan.safety import SafetyGate, refusal_content
 from planexe.plan.schedule import Schedule, ScheduleOutput
 from planexe.plan.schedule_csv import schedule_csv
 from planexe.report import render_markdown
+from planexe.report.refusal import render_refusal_markdown
 from planexe_api.db import repo_files, repo_plans
+from planexe_api.db.models import Plan, PlanStatus
 from planexe_api.errors import Conflict, NotFound
 from planexe_api.services.plan_actions import check_plan_id, completed_plan, plan_not_found
 from planexe_api.state import AppState
@@ -50,8 +53,11 @@ def _envelope(files: dict[str, bytes], task: type[PlanTask], plan_id: str) -> di
 
 
 async def report_markdown(state: AppState, plan_id: str) -> Export:
-    """The report as Markdown; Conflict ``report_not_ready`` until the plan is completed."""
-    plan = await completed_plan(state, plan_id)
+    """The report as Markdown; Conflict ``report_not_ready`` until the plan is completed (a refused
+    plan's says why it was not planned)."""
+    plan = await completed_plan(state, plan_id, refused_too=True)
+    if plan.status == PlanStatus.REFUSED:
+        return await _refusal_markdown(state, plan)
     tasks: list[type[PlanTask]] = [*STEPS, Report]
     names = [task.output_filename() for task in tasks]
     files = await state.store.run(lambda s: repo_files.file_contents(s, plan_id, names))
@@ -61,6 +67,14 @@ async def report_markdown(state: AppState, plan_id: str) -> Export:
     generated_at = datetime.fromtimestamp(made, UTC) if isinstance(made, int | float) else plan.updated_at
     text = render_markdown(content, generated_at=generated_at)
     return Export(text, MARKDOWN_TYPE, export_name(plan_id, "report.md"))
+
+
+async def _refusal_markdown(state: AppState, plan: Plan) -> Export:
+    name = SafetyGate.output_filename()
+    files = await state.store.run(lambda s: repo_files.file_contents(s, plan.id, [name]))
+    refusal = refusal_content(_envelope(files, SafetyGate, plan.id), plan.prompt)
+    text = render_refusal_markdown(refusal, generated_at=plan.finished_at or plan.updated_at)
+    return Export(text, MARKDOWN_TYPE, export_name(plan.id, "report.md"))
 
 
 async def schedule_export(state: AppState, plan_id: str, start: date | None = None) -> Export:

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from planexe_api.db import repo_plans, repo_reruns
 from planexe_api.db.errors import InvalidTransition, PlanNotFound
+from planexe_api.db.models import PlanStatus
 from planexe_api.errors import Conflict, Unprocessable
 from planexe_api.schemas import PlanOut, RerunOut
-from planexe_api.services.plan_actions import plan_not_found
+from planexe_api.services.plan_actions import plan_not_found, refused_is_final
 from planexe_api.services.plan_eta import dag_of
 from planexe_api.state import AppState
 
@@ -37,6 +38,8 @@ async def rerun_plan(
     plan = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
     if plan is None:
         raise plan_not_found(plan_id)
+    if plan.status == PlanStatus.REFUSED:
+        raise refused_is_final(plan_id, "rerun", "not_rerunnable")
     dag = dag_of(state, plan)
     requested = list(dict.fromkeys(tasks))
     unknown = [name for name in requested if name not in dag.by_name]

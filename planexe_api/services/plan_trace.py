@@ -113,6 +113,7 @@ class PlanTrace:
         if state in (TaskState.QUEUED, TaskState.RUNNING) and status in (
             PlanStatus.FAILED,
             PlanStatus.CANCELLED,
+            PlanStatus.REFUSED,
         ):
             return TaskState.SKIPPED
         return state

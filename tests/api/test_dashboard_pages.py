@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from planexe.plan.dag import ALL_TASKS
 from planexe.settings import get_settings
 from planexe_api.app import create_app
 from planexe_api.auth import SESSION_COOKIE
@@ -49,7 +50,7 @@ def test_pages_render_under_a_strict_policy(app: FastAPI) -> None:
         assert not re.search(r"\son[a-z]+=|\sstyle=", home.text)
         plan = (await client.post("/plans", json={"prompt": "Open a small bakery"})).json()
         page = await client.get(f"/plans/{plan['id']}/view", headers=HTML)
-        assert page.status_code == 200 and page.text.count('class="node ') == 53
+        assert page.status_code == 200 and page.text.count('class="node ') == len(ALL_TASKS)
         assert f'data-last-event-id="{plan["last_event_id"] or 1}"' in page.text
         assert not re.search(r"\son[a-z]+=|\sstyle=", page.text)
         listed = await client.get("/", params={"fragment": "list", "q": "bakery"})

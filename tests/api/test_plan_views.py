@@ -13,6 +13,7 @@ import anyio
 import httpx
 from fastapi import FastAPI
 
+from planexe.plan.dag import ALL_TASKS
 from planexe_api.db.models import utcnow
 from planexe_api.db.repo_events import append_events
 from planexe_api.db.repo_leases import claim_next, finish_plan
@@ -63,7 +64,13 @@ def test_dag_task_and_eta_follow_the_event_log(app: FastAPI) -> None:
                     plan_id,
                     token,
                     [
-                        {"kind": "run_started", "total": 53, "done_tasks": [], "ts": now - 9, "attempt": 1},
+                        {
+                            "kind": "run_started",
+                            "total": len(ALL_TASKS),
+                            "done_tasks": [],
+                            "ts": now - 9,
+                            "attempt": 1,
+                        },
                         {"kind": "task_started", "task": "setup", "ts": now - 9, "attempt": 1},
                         {"kind": "task_succeeded", "task": "setup", "ts": now - 8, "attempt": 1},
                         {"kind": "task_started", "task": "identify_purpose", "ts": now - 8, "attempt": 1},
@@ -145,7 +152,7 @@ def test_dag_task_and_eta_follow_the_event_log(app: FastAPI) -> None:
                 assert by_name["currency"]["state"] == "failed"
                 assert by_name["currency"]["error"] == "LLMError: HTTP 500"
                 assert by_name["report"]["state"] == "skipped"
-                assert dag["states"]["skipped"] == 53 - 3
+                assert dag["states"]["skipped"] == len(ALL_TASKS) - 3
 
     anyio.run(main)
 
@@ -170,6 +177,7 @@ def test_list_searches_prompts_and_counts_by_status(app: FastAPI) -> None:
                     "completed": 0,
                     "failed": 0,
                     "cancelled": 0,
+                    "refused": 0,
                 }
                 everything = (await client.get("/plans", params={"status": "cancelled"})).json()
                 assert [p["prompt"] for p in everything["items"]] == ["Plant a forest"]

@@ -348,3 +348,42 @@ def test_latency_spec_parsing_and_sampling() -> None:
     assert lognormal.sample(random.Random(7), scale=0.5) == pytest.approx(draws[0] / 2)
     with pytest.raises(ValueError):
         parse_latency("lognormal:0:1")
+
+
+def gate_request(prompt: str, mode: str) -> dict[str, Any]:
+    from planexe.llm.executor import schema_of
+    from planexe.plan.safety import SafetyVerdict
+
+    schema = schema_of(SafetyVerdict, strict=mode == "strict")
+    messages = [{"role": "user", "content": prompt}]
+    if mode == "json_object":
+        messages.append(
+            {"role": "user", "content": f"{SCHEMA_PROMPT_MARKER}\n```json\n{json.dumps(schema)}\n```"}
+        )
+        return {"model": "m", "messages": messages, "response_format": {"type": "json_object"}}
+    spec = {"name": "SafetyVerdict", "schema": schema, "strict": mode == "strict"}
+    return {
+        "model": "m",
+        "messages": messages,
+        "response_format": {"type": "json_schema", "json_schema": spec},
+    }
+
+
+@pytest.mark.parametrize("mode", ["json_schema", "strict", "json_object"])
+def test_the_safety_gate_passes_unless_told_to_refuse(
+    llm: LLMServer, client: httpx.Client, mode: str
+) -> None:
+    from planexe.llm.stand_in import REFUSE_MARKER
+
+    def decision(prompt: str) -> str:
+        value = json.loads(content_of(client.post("/chat/completions", json=gate_request(prompt, mode))))
+        return str(value["decision"])
+
+    prompts = [f"Open bakery number {n} in Copenhagen" for n in range(12)]
+    assert {decision(p) for p in prompts} == {"plan"}  # a template draw would refuse some
+    assert decision(f"{PROMPT} {REFUSE_MARKER}") == "refuse"
+    llm.configure(refuse_plans=True)
+    assert decision(PROMPT) == "refuse"
+    assert llm.stats()["gate_answers"] == {"plan": 12, "refuse": 2}
+    # Other schemas are answered as always.
+    assert "decision" not in json.loads(content_of(client.post("/chat/completions", json=schema_request())))

@@ -314,3 +314,29 @@ def test_a_failed_plan_says_why_and_resume_or_retry_fixes_it(svc: Service, llm: 
     assert errors["resume_completed"]["code"] == "not_resumable"
     assert errors["retry_completed"]["code"] == "not_retryable"
     assert errors["report_ready"]["ready"] is True
+
+
+def test_a_refused_plan_is_diagnosed_as_final(svc: Service) -> None:
+    from planexe.llm.stand_in import REFUSE_MARKER
+
+    async def main() -> tuple[dict, ...]:
+        async with mcp_tools(svc.base_url) as tools:
+            prompt = f"Smuggle weapons across a border {REFUSE_MARKER}"
+            created = await tools.ok("plan_create", {"prompt": prompt, "detail": "fast"})
+            plan_id = created["id"]
+            done = await tools.ok("plan_wait", {"plan_id": plan_id, "timeout_s": 120})
+            report = await tools.ok("plan_report", {"plan_id": plan_id, "format": "text"})
+            info = await tools.ok("plan_file_info", {"plan_id": plan_id})
+            resume = await tools.error("plan_resume", {"plan_id": plan_id})
+            retry = await tools.error("plan_retry", {"plan_id": plan_id})
+            return done, report, info, resume, retry
+
+    done, report, info, resume, retry = anyio.run(main)
+    assert (done["status"], done["outcome"]) == ("refused", "finished")
+    diagnosis = done["diagnosis"]
+    assert diagnosis["recoverable"] is False and diagnosis["failed_task"] is None
+    assert "will not plan" in diagnosis["reason"] and "plan_report" in diagnosis["remedy"]
+    assert done["next_step"] == diagnosis["remedy"] and done["llm_usage"]["calls"] == 1
+    assert "Request declined" in report["content"] and info["ready"] is True
+    assert resume["code"] == "not_resumable" and "refused" in resume["message"]
+    assert retry["code"] == "not_retryable"

@@ -97,3 +97,19 @@ def test_a_failed_task_names_the_task_that_stopped_the_run() -> None:
 def test_other_exits_fail_with_their_own_code(code: int, error_code: str) -> None:
     failed = decide(end(code=code))
     assert (failed.status, failed.code) == (PlanStatus.FAILED, error_code)
+
+
+@pytest.mark.parametrize("attempt", [1, 3])
+def test_a_refusal_is_final_and_not_a_failure(attempt: int) -> None:
+    reason = "PlanExe will not plan this. Reason: it plans an attack (category: violence)"
+    refused = decide(
+        end(
+            code=ExitCode.REFUSED,
+            attempt=attempt,
+            run_finished={"status": "refused", "reason": reason},
+            # The plan's own outputs were never made: that is no reason to run it again.
+            missing_outputs=["report.json", "identify_purpose.json"],
+        )
+    )
+    assert (refused.action, refused.status, refused.code) == (Action.FINISH, PlanStatus.REFUSED, "refused")
+    assert refused.message == reason and refused.failed_task is None

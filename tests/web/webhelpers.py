@@ -7,7 +7,9 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-TASKS = 53
+from planexe.plan.dag import ALL_TASKS
+
+TASKS = len(ALL_TASKS)
 DONE = re.compile(r": done(, critical path)?$")
 
 

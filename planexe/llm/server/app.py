@@ -17,6 +17,7 @@ from planexe.llm.server.faults import Fault, malformed, violate
 from planexe.llm.server.options import ServerOptions
 from planexe.llm.server.quirks import Quirk, cap, reshape
 from planexe.llm.server.state import Admitted, ServerState
+from planexe.llm.stand_in import gate_answer, is_safety_gate, wants_refusal
 from planexe.llm.strict import violations
 from planexe.llm.synth import synthesize
 
@@ -111,16 +112,18 @@ def create_app(options: ServerOptions | None = None) -> Starlette:
         if fault is Fault.SERVER_ERROR:
             return _error(500, "internal server error (injected)", "server_error")
         seed = chat.request_seed(call.model, call.messages)
+        context = chat.user_context(call.messages)
         try:
-            value = (
-                {}
-                if call.schema is None
-                else synthesize(call.schema, seed=seed, context=chat.user_context(call.messages))
-            )
+            value = {} if call.schema is None else synthesize(call.schema, seed=seed, context=context)
         except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
             if fault is None:
                 state.stats.bad_requests += 1
             return _error(400, f"cannot answer this schema: {exc}", "invalid_request_error")
+        if is_safety_gate(call.schema) and isinstance(value, dict):
+            refuse = opts.refuse_plans or wants_refusal(context)
+            if fault is None:
+                state.stats.gate_answers["refuse" if refuse else "plan"] += 1
+            value = gate_answer(value, refuse=refuse, who="server")
         if fault is Fault.INVALID:
             value = violate(call.schema, value)
         content = json.dumps(value, ensure_ascii=False)

@@ -56,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reject-json-schema", action="store_true", default=None, help=_help("reject_json_schema")
     )
     parser.add_argument("--record-requests", type=int, metavar="N", help=_help("record_requests"))
+    parser.add_argument("--refuse-plans", action="store_true", default=None, help=_help("refuse_plans"))
     parser.add_argument("--api-key", help=_help("api_key"))
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 

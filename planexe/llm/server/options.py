@@ -8,6 +8,8 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from planexe.llm.stand_in import REFUSE_MARKER
+
 MAX_DELAY_S = 3600.0  # no sampled latency is longer than this
 
 
@@ -114,6 +116,11 @@ class ServerOptions(BaseModel):
         le=100_000,
         description="Keep the last N chat requests (model, schema name and messages) for GET /requests, "
         "so a test can read the prompts it caused; 0: keep none. Cleared with the counters.",
+    )
+    refuse_plans: bool = Field(
+        default=False,
+        description="Answer the safety gate's question with a refusal, so the plans asking it end "
+        f"refused (off: every plan goes ahead, unless its prompt holds {REFUSE_MARKER}).",
     )
     api_key: str | None = Field(
         default=None, min_length=1, repr=False, description="When set, chat requests need 'Bearer <key>'."

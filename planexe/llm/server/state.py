@@ -47,6 +47,8 @@ class Stats:
     with_max_tokens: int = 0  # requests that sent max_tokens or max_completion_tokens
     cut_at_max_tokens: int = 0  # answers cut at the request's max_tokens (finish_reason length)
     by_model: dict[str, int] = field(default_factory=dict)
+    # Answers to the safety gate's schema by decision (stand_in.py): a test sees which way it went.
+    gate_answers: dict[str, int] = field(default_factory=lambda: {"plan": 0, "refuse": 0})
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0, "total": 0})
 
 

@@ -92,10 +92,10 @@ export class PlanFold {
     return changed;
   }
 
-  // A task's state as shown: what never finished in a failed or cancelled plan is skipped.
+  // A task's state as shown: what never finished in a failed, cancelled or refused plan is skipped.
   stateOf(name, planStatus) {
     const state = this.tasks.get(name)?.state ?? "queued";
-    if ((state === "queued" || state === "running") && (planStatus === "failed" || planStatus === "cancelled")) {
+    if ((state === "queued" || state === "running") && ["failed", "cancelled", "refused"].includes(planStatus)) {
       return "skipped";
     }
     return state;

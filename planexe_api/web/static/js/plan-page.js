@@ -35,7 +35,7 @@ const log = new EventLog(document.getElementById("event-list"), document.getElem
 const panel = new TaskPanel(document.getElementById("task-panel"), planId, dag);
 const connection = document.getElementById("connection");
 const parts = new PlanParts(root, planId, (status) => {
-  if (status === "completed" || status === "failed" || status === "cancelled") parts.refresh("files", "usage", "failure");
+  if (["completed", "failed", "cancelled", "refused"].includes(status)) parts.refresh("files", "usage", "failure");
 });
 
 let caughtUp = renderedAt === 0;

@@ -5,7 +5,9 @@ import { fragment } from "./api.js";
 import { duration } from "./format.js";
 
 const MIN_INTERVAL_MS = 1000;
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const TERMINAL = new Set(["completed", "failed", "cancelled", "refused"]);
+// A refused plan has a report too: the refusal and its reason.
+const HAS_REPORT = new Set(["completed", "refused"]);
 
 export class PlanParts {
   constructor(root, planId, onStatus) {
@@ -66,8 +68,8 @@ export class PlanParts {
     const resume = this.root.querySelector('form[data-action="resume"]');
     if (cancel) cancel.hidden = !(status === "queued" || (status === "running" && !cancelRequested));
     if (resume) resume.hidden = !(status === "failed" || status === "cancelled");
-    document.getElementById("report-download").hidden = status !== "completed";
-    document.getElementById("report-section").hidden = status !== "completed";
+    document.getElementById("report-download").hidden = !HAS_REPORT.has(status);
+    document.getElementById("report-section").hidden = !HAS_REPORT.has(status);
     if (changed && !initial) {
       document.getElementById("status-announcer").textContent = `The plan is ${status}.`;
       this.onStatus?.(status);
