@@ -100,6 +100,7 @@ async def resume_plan(plan_id: str, state: State, body: PlanResume | None = None
 
     An optional body ``{"max_cost": ..., "max_tokens": ...}`` raises the plan's budget; a plan
     that stopped at its budget (``budget_exceeded``) needs a higher one (409 ``budget_too_low``).
+    A refused plan (the safety gate declined it) is final: 409 ``not_resumable`` says why.
     """
     budget = body or PlanResume()
     return await plan_actions.resume_plan(state, plan_id, budget.max_cost, budget.max_tokens)
@@ -113,7 +114,7 @@ async def rerun_plan(plan_id: str, body: RerunCreate, state: State, request: Req
     (``/plans/{id}/files?versions=true``). The answer lists exactly the tasks that will run.
 
     404 ``plan_not_found``; 422 ``unknown_task`` with ``valid_tasks``; 409 ``not_rerunnable``
-    while the plan is queued or running.
+    while the plan is queued or running, and for a refused plan.
     """
     return await plan_rerun.rerun_plan(
         state, plan_id, body.tasks, body.feedback, requested_by(request, via="api")
@@ -130,7 +131,8 @@ async def retry_plan(
 ) -> PlanOut:
     """Start a new plan with a failed or cancelled plan's prompt and detail, reusing nothing
     (resume reuses its finished tasks); optionally with another model first. The old plan is
-    left as it is. ``Idempotency-Key`` works as for ``POST /plans``."""
+    left as it is. ``Idempotency-Key`` works as for ``POST /plans``. A refused plan is not
+    retried (409 ``not_retryable``): the same request would be refused again."""
     result = await plan_actions.retry_plan(
         state, plan_id, llm_model=body.llm_model if body else None, idempotency_key=idempotency_key
     )
@@ -176,7 +178,8 @@ async def get_file(
 
 @router.get("/{plan_id}/report", response_class=Response)
 async def get_report(plan_id: str, state: State) -> Response:
-    """The self-contained HTML report; 409 while the plan is not completed."""
+    """The self-contained HTML report; 409 while the plan is not completed. A refused plan's report
+    is one page: the refusal and its reason."""
     return _file_response(await plan_actions.read_report(state, plan_id))
 
 
@@ -194,7 +197,7 @@ async def stream_events(
 
     Each event's ``id`` is its sequence number (unique, increasing); reconnect with
     ``Last-Event-ID`` (or ``?after=``) to continue where the stream stopped. Once the
-    plan is completed, failed or cancelled and every event is sent, a last ``end``
+    plan is completed, failed, cancelled or refused and every event is sent, a last ``end``
     event (id: one past the last event's) closes the stream; a reconnect after ``end``
     is answered 204 No Content, which tells a browser's EventSource to stop.
     """
