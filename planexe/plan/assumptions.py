@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from planexe.pipeline.base import LLMStep, PlanTask
 from planexe.plan.common import Level, id_enum, list_of, retype, system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
+from planexe.plan.premise import ChallengePremise
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
 from planexe.plan.risks import RiskRegister
 from planexe.plan.text import Brief, Code, Sentence, bullets, short
@@ -23,7 +24,11 @@ sections wherever they allow.
 
 For each assumption say what it is based on and what happens to the plan if it proves wrong. Do not \
 restate facts the description already gives, and do not hedge ("maybe", "possibly"): state the \
-assumption plainly and leave its judgement to the review.""")
+assumption plainly and leave its judgement to the review.
+
+The challenge to the premise lists what would have to be true for the project to be worth doing: \
+make each of those conditions one of your assumptions, with its number, so the plan rests on it \
+openly rather than by accident.""")
 
 DISTILL_SYSTEM = system_prompt("""\
 You are a senior planner condensing draft assumptions into the set the plan will actually rely on. \
@@ -38,8 +43,9 @@ each can be verified.""")
 REVIEW_SYSTEM = system_prompt("""\
 You are an independent reviewer challenging the assumptions of a project plan before money is \
 committed. The assumptions are listed with ids (A1, A2, ...). Compare them with the project \
-description and the risk register, and find those that are unrealistic, too optimistic, \
-inconsistent with each other or with the risks, or missing a number.
+description, the risk register and the challenge to the premise, and find those that are \
+unrealistic, too optimistic, inconsistent with each other or with the risks, missing a number, or \
+silent about an objection to the premise that the plan depends on.
 
 For each issue name the assumption by its id, explain the problem, rate its severity and write the \
 corrected statement the plan should use instead. Then add the important assumptions that are \
@@ -190,7 +196,7 @@ def consolidate(
 
 class MakeAssumptions(LLMStep):
     title = "Draft assumptions"
-    depends_on = (IdentifyPurpose, DeterminePlanType, PhysicalLocations, Currency)
+    depends_on = (IdentifyPurpose, DeterminePlanType, PhysicalLocations, Currency, ChallengePremise)
     output_model = MakeAssumptionsOutput
     system_prompt = MAKE_SYSTEM
 
@@ -204,7 +210,7 @@ class DistillAssumptions(LLMStep):
 
 class ReviewAssumptions(LLMStep):
     title = "Assumption review"
-    depends_on = (DistillAssumptions, RiskRegister, PhysicalLocations)
+    depends_on = (DistillAssumptions, RiskRegister, PhysicalLocations, ChallengePremise)
     output_model = ReviewAssumptionsOutput
     system_prompt = REVIEW_SYSTEM
 
@@ -214,9 +220,8 @@ class ReviewAssumptions(LLMStep):
             f"{aid}: {a.statement} ({a.category}, confidence {a.confidence})"
             for aid, a in zip(assumption_ids(len(distilled.assumptions)), distilled.assumptions, strict=True)
         ]
-        return f"{self.brief(PhysicalLocations, RiskRegister)}\n\n# Assumptions to review\n" + "\n".join(
-            lines
-        )
+        head = self.brief(PhysicalLocations, RiskRegister, ChallengePremise)
+        return f"{head}\n\n# Assumptions to review\n" + "\n".join(lines)
 
     async def produce(self) -> ReviewAssumptionsOutput:
         distilled: DistillAssumptionsOutput = self.load(DistillAssumptions)

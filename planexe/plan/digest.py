@@ -16,6 +16,7 @@ from planexe.plan.documents import FilterDocumentsToCreate, FilterDocumentsToFin
 from planexe.plan.experts import ExpertReview, ExpertReviewOutput
 from planexe.plan.governance import Governance, GovernanceOutput
 from planexe.plan.locations import Currency, CurrencyOutput, LocationsOutput, PhysicalLocations
+from planexe.plan.premise import ChallengePremise, PremiseChallengeOutput
 from planexe.plan.procurement import ProcurementOutput, ProcurementPlan
 from planexe.plan.project_plan import ProjectPlan, ProjectPlanOutput
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose, PlanTypeOutput, PurposeOutput
@@ -64,6 +65,10 @@ class PlanDigestOutput(BaseModel):
     procurement: list[str]
     key_documents: list[str]
     data_to_collect: list[str]
+    premise: list[str] = Field(
+        description="The challenge to the premise: its verdict, then what must be true."
+    )
+    premise_objections: list[str] = Field(description="The strongest objections to the premise.")
 
     def prompt_digest(self, only: Iterable[str] = ()) -> str:
         """The digest as the closing steps read it: each list cut to its first items, each item short.
@@ -115,6 +120,7 @@ class PlanDigest(PlanTask):
         FilterDocumentsToCreate,
         Budget,
         Schedule,
+        ChallengePremise,
     )
     output_model = PlanDigestOutput
 
@@ -139,6 +145,7 @@ class PlanDigest(PlanTask):
         to_create: FilteredDocuments = self.load(FilterDocumentsToCreate)
         budget: BudgetOutput = self.load(Budget)
         schedule: ScheduleOutput = self.load(Schedule)
+        premise: PremiseChallengeOutput = self.load(ChallengePremise)
 
         code = currency.currency
         path = " → ".join(schedule.critical_path_names)
@@ -198,6 +205,10 @@ class PlanDigest(PlanTask):
             ],
             key_documents=[d.name for d in to_find.documents + to_create.documents],
             data_to_collect=[f"{d.data} (week {d.needed_by_week})" for d in data.items],
+            premise=[f"Verdict {premise.verdict}: {premise.verdict_reason}", *premise.conditions()],
+            premise_objections=[
+                f"{o.angle.replace('_', ' ')} ({o.strength}): {o.argument}" for o in premise.objections
+            ],
         )
 
 

@@ -43,6 +43,7 @@ from planexe.plan.governance import (
     GovernanceBodies,
 )
 from planexe.plan.locations import Currency, PhysicalLocations
+from planexe.plan.premise import ChallengePremise
 from planexe.plan.premortem import Premortem
 from planexe.plan.procurement import ProcurementPlan
 from planexe.plan.project_plan import ProjectPlan, SimilarProjects
@@ -66,6 +67,7 @@ STEPS: tuple[type[PlanTask], ...] = (
     ExecutiveSummary,
     Pitch,
     SafetyGate,
+    ChallengePremise,
     IdentifyPurpose,
     DeterminePlanType,
     PhysicalLocations,

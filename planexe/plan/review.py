@@ -32,7 +32,7 @@ REVIEW_QUESTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "Which assumptions does the plan depend on most, which of them are weakest, and how should they "
         "be verified before money is committed?",
-        ("key_assumptions", "data_to_collect", "top_risks"),
+        ("key_assumptions", "data_to_collect", "top_risks", "premise"),
     ),
     (
         "Which legal, regulatory, permit or safety requirements for this location does the plan miss or "
@@ -62,6 +62,12 @@ REVIEW_QUESTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "After delivery, will the project sustain itself? Are the revenue, funding, operating costs or "
         "benefits that it relies on realistic?",
         ("objectives", "swot", "key_assumptions"),
+    ),
+    (
+        "Does the plan answer the challenge to its premise? Does it test each condition that must be "
+        "true early and cheaply, before money is committed, and what becomes of it if the strongest "
+        "objection proves right?",
+        ("premise", "premise_objections", "data_to_collect", "milestones"),
     ),
 )
 REVIEWED_FULL = len(REVIEW_QUESTIONS)

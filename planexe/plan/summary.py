@@ -15,7 +15,8 @@ from planexe.plan.text import Brief, Label, Paragraph, Phrase, Sentence
 EXECUTIVE_SUMMARY_SYSTEM = system_prompt("""\
 You are a chief of staff writing the executive summary of this project plan for a busy \
 decision-maker who will read nothing else. Use the plan digest and the review. Open with what the \
-project is, what it costs, how long it takes and whether it should go ahead. Then give the key \
+project is, what it costs, how long it takes and whether it should go ahead, weighing the challenge \
+to its premise. Then give the key \
 numbers, the decisions the reader must take now, the main risks with the response to each, and the \
 next steps with owners and timing. Plain language, no jargon, no marketing tone; every number must \
 come from the plan.""")
@@ -78,7 +79,16 @@ class ExecutiveSummary(LLMStep):
 
     def user_prompt(self) -> str:
         digest = digest_brief(
-            self, ("objectives", "milestones", "key_assumptions", "top_risks", "team", "expert_concerns")
+            self,
+            (
+                "objectives",
+                "milestones",
+                "key_assumptions",
+                "top_risks",
+                "team",
+                "expert_concerns",
+                "premise",
+            ),
         )
         return f"{digest}\n\n{self.quote(ReviewPlan)}"
 
