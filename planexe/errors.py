@@ -2,7 +2,8 @@
 
 PlanExeError
 ├── ConfigError                 settings or LLM config that cannot be used
-│   └── LLMConfigError
+│   ├── LLMConfigError
+│   └── CannotStart             a command cannot start here: a port in use, a database that does not answer
 ├── LLMError                    a language-model call that did not give usable output
 │   ├── ProviderError           one attempt against one model failed (see ``kind``)
 │   └── AllModelsFailedError    every model in the chain failed; says why for each
@@ -37,6 +38,10 @@ class LLMConfigError(ConfigError):
         self.field = field
         self.problem = problem
         super().__init__(f"LLM config error in {field}: {problem}")
+
+
+class CannotStart(ConfigError):
+    """The command cannot start with these settings on this machine."""
 
 
 class LLMError(PlanExeError):

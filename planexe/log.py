@@ -87,9 +87,24 @@ def _merge_process_fields(
     return event
 
 
+class _CurrentStderr:
+    """``sys.stderr`` as it is when a line is written, not as it was when logging was set up:
+    ``planexe run``'s progress bar (rich's Live) puts its own in place while it shows, which
+    prints each line above the bar instead of onto it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
     """Configure structlog and the stdlib root logger (Luigi logs through it)."""
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()
     json_output = fmt == "json" or (fmt == "auto" and not (hasattr(stream, "isatty") and stream.isatty()))
     renderer: Any = (
         structlog.processors.JSONRenderer()

@@ -2,7 +2,9 @@
 
 Startup: logging, the LLM config (a bad one stops the service here, not in a
 plan), the schema (upgraded on SQLite, checked on PostgreSQL), then the
-runner, which sweeps for orphaned plans before claiming any. Shutdown: the
+runner, which sweeps for orphaned plans before claiming any. ``planexe serve``
+runs the same checks (``startup.py``) before uvicorn starts, with its socket
+already bound, so that what fails there fails in one line and claims nothing. Shutdown: the
 runner stops its children and puts their plans back in the queue.
 """
 
@@ -15,21 +17,17 @@ import anyio
 from fastapi import FastAPI
 
 from planexe import __version__
-from planexe.llm.config import load_llm_config
 from planexe.log import configure_logging, get_logger, register_secret
-from planexe.plan.prompt_sizes import check_windows
 from planexe.settings import Settings, get_settings
-from planexe_api import security, web
+from planexe_api import security, startup, web
 from planexe_api.auth import BearerToken
 from planexe_api.body_limit import BodyLimit
-from planexe_api.db.migrate import ensure_schema
 from planexe_api.db.models import WorkerRole
 from planexe_api.errors import install_error_handlers
 from planexe_api.mcp import endpoint as mcp_endpoint
 from planexe_api.metrics import Metrics
 from planexe_api.request_ids import RequestId
 from planexe_api.routes import health, plan_exports, plan_tasks, plans
-from planexe_api.services import budgets
 from planexe_api.services.pipeline_execution_service import PipelineExecutionService
 from planexe_api.services.plan_signals import PlanSignals
 from planexe_api.services.process_registry import ProcessRegistry
@@ -44,12 +42,9 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 def build_state(
     settings: Settings, role: WorkerRole = WorkerRole.API, run_plans: bool | None = None
 ) -> AppState:
-    llm_config = load_llm_config(settings)
-    check_windows(llm_config.chain, "full")  # a model too small for the prompts: refused here, not mid-plan
-    budgets.check_startup(settings, llm_config.chain)
-    url = settings.effective_database_url()
-    revision = ensure_schema(url)
-    store = Store.open(url)
+    llm_config, revision = startup.check(settings)
+    with startup.database_errors(settings):
+        store = Store.open(settings.effective_database_url())
     registry = ProcessRegistry()
     metrics = Metrics()
     signals = PlanSignals()

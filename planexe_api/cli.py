@@ -9,10 +9,8 @@ from dataclasses import dataclass
 
 import anyio
 
-from planexe.errors import ConfigError
 from planexe.log import configure_logging, get_logger
 from planexe.settings import get_settings
-from planexe_api.db.errors import StoreError
 
 log = get_logger(__name__)
 
@@ -20,24 +18,41 @@ log = get_logger(__name__)
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
     parser.add_argument("--port", type=int, default=8000)
+    # planexe demo binds the socket itself (so that it never talks to another server on a busy port)
+    # and hands it down: the number of that open file descriptor.
+    parser.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Settings, the socket, the start-up checks, then uvicorn: see startup.py for why this order."""
     import uvicorn
 
+    from planexe_api import startup
     from planexe_api.app import create_app
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    print(f"PlanExe is starting on http://{args.host}:{args.port}  (API docs: /docs)", flush=True)
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.cancel_grace_s + 20),
+    sock = (
+        startup.inherited(args.listen_fd)
+        if args.listen_fd is not None
+        else startup.listen(args.host, args.port)
     )
+    try:
+        startup.check(settings)
+        port = sock.getsockname()[1]
+        print(
+            f"PlanExe is starting on http://{startup.url_host(args.host)}:{port}  (API docs: /docs)",
+            flush=True,
+        )
+        config = uvicorn.Config(
+            create_app(settings),
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.cancel_grace_s + 20),
+        )
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
 
 
@@ -65,13 +80,13 @@ async def _worker_main() -> None:
 
 
 def worker(args: argparse.Namespace) -> int:
+    # Before logging is set up, as in serve: Alembic and Luigi log lines of their own on import.
+    import planexe_api.app  # noqa: F401
+
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    try:
-        anyio.run(_worker_main)
-    except (ConfigError, StoreError) as exc:
-        log.error("worker_failed", error=str(exc))
-        return 2
+    # A start-up failure (build_state) leaves as CannotStart, before any plan is claimed.
+    anyio.run(_worker_main)
     return 0
 
 

@@ -18,6 +18,11 @@ import time
 
 import httpx
 
+from planexe.cli import CONFIG_ERROR_EXIT
+from planexe.pipeline.rundir import REPORT_FILE
+from planexe.settings import get_settings
+from planexe_api import startup
+
 HELP = "start the service and follow a demo plan (what `make run` does)"  # the line `planexe --help` shows
 
 DEMO_PROMPT = "Open a small bakery in Copenhagen"
@@ -31,11 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit", action="store_true", help="stop the server once the demo plan ends")
 
 
+class _ServerExited(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 def _wait_ready(client: httpx.Client, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"the server exited with code {server.returncode}; see the lines above")
+            raise _ServerExited(server.returncode)
         try:
             if client.get("/readyz", timeout=2).status_code == 200:
                 return
@@ -72,14 +83,21 @@ def _follow(client: httpx.Client, plan_id: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    base = f"http://{args.host}:{args.port}"
+    # Settings that cannot be used stop the demo here, in one line (planexe/cli.py), not in the server.
+    settings = get_settings()
+    # Bound here and handed to the server: on a busy port the demo stops now, in one line, rather
+    # than wait for "its" server on a port another server answers.
+    sock = startup.listen(args.host, args.port)
+    port = sock.getsockname()[1]
+    base = f"http://{startup.url_host(args.host)}:{port}"
     env = os.environ.copy()
     # Keep the demo's own progress readable: the server logs only warnings here unless asked otherwise.
     env.setdefault("PLANEXE_LOG_LEVEL", "warning")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "planexe.cli", "serve", "--host", args.host, "--port", str(args.port)],
-        env=env,
-    )
+    command = ["serve", "--host", args.host, "--port", str(port), "--listen-fd", str(sock.fileno())]
+    with sock:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "planexe.cli", *command], env=env, pass_fds=[sock.fileno()]
+        )
     client = httpx.Client(base_url=base, timeout=30)
     try:
         _wait_ready(client, server)
@@ -101,6 +119,10 @@ def run(args: argparse.Namespace) -> int:
         final = client.get(f"/plans/{plan_id}").json()
         if status == "completed":
             print(f"\nDemo plan completed. Report: {base}/plans/{plan_id}/report")
+            # The server runs the plan here, with the same settings and working directory.
+            on_disk = (settings.runs_dir / plan_id / REPORT_FILE).resolve()
+            if on_disk.is_file():
+                print(f"  on disk: {on_disk}")
             if final["llm_usage"]["by_model"] and final["llm_usage"]["by_model"][0]["model"] == "offline":
                 print(
                     "It was made offline by the template generator; see docs/llm-providers.md to use a real LLM."
@@ -113,6 +135,10 @@ def run(args: argparse.Namespace) -> int:
         print("\nThe server keeps running; submit more plans (see README.md). Ctrl-C stops it.", flush=True)
         server.wait()
         return server.returncode or 0
+    except _ServerExited as exc:
+        if exc.code != CONFIG_ERROR_EXIT:  # with 3 it has said why in one line (planexe/cli.py)
+            print(f"the server exited with code {exc.code}; see the lines above", file=sys.stderr)
+        return exc.code or 1
     except KeyboardInterrupt:
         return 0
     finally:

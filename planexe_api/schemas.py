@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from planexe.pipeline.reruns import MAX_FEEDBACK_CHARS
-from planexe.pipeline.rundir import MAX_PROMPT_CHARS
+from planexe.pipeline.rundir import MAX_PROMPT_CHARS, clean_prompt
 from planexe_api.db.models import LlmUsage, Plan, PlanFile, PlanFileVersion
 from planexe_api.db.storable import StorableText
 
@@ -42,12 +42,7 @@ class PlanCreate(BaseModel):
     @field_validator("prompt")
     @classmethod
     def _prompt(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be empty: describe the project in a sentence or a paragraph")
-        if len(value) > MAX_PROMPT_CHARS:
-            raise ValueError(f"is {len(value)} characters; shorten it to at most {MAX_PROMPT_CHARS}")
-        return value
+        return clean_prompt(value)
 
 
 class PlanResume(BaseModel):

@@ -118,8 +118,13 @@ class HostRule:
         if address is None:
             return False
         # A page whose origin is an IP literal was served from that address, by us: an address
-        # cannot be rebound. Loopback, and the address the connection came in on, are ours.
-        return address.is_loopback or (arrived_at is not None and address == _ip(arrived_at))
+        # cannot be rebound. Loopback, the address the connection came in on, and 0.0.0.0 / ::
+        # (which reach this machine, the address `--host 0.0.0.0` binds) are ours.
+        return (
+            address.is_loopback
+            or address.is_unspecified
+            or (arrived_at is not None and address == _ip(arrived_at))
+        )
 
 
 class HostCheck:

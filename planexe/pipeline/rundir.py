@@ -29,6 +29,17 @@ MAX_PROMPT_CHARS = 8000
 Detail = Literal["full", "fast"]
 
 
+def clean_prompt(text: str) -> str:
+    """The one rule for a prompt, for the API (422 ``prompt: ...``), MCP and ``planexe run``:
+    stripped, not empty, at most MAX_PROMPT_CHARS. ValueError says what is wrong."""
+    prompt = text.strip()
+    if not prompt:
+        raise ValueError("must not be empty: describe the project in a sentence or a paragraph")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ValueError(f"is {len(prompt)} characters; shorten it to at most {MAX_PROMPT_CHARS}")
+    return prompt
+
+
 @dataclass(frozen=True)
 class PlanSpec:
     """What to plan: the contents of ``plan.json``."""
@@ -41,11 +52,10 @@ class PlanSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PlanSpec:
-        prompt = str(data.get("prompt") or "").strip()
-        if not prompt:
-            raise PipelineError("plan.json has no prompt")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise PipelineError(f"the prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
+        try:
+            prompt = clean_prompt(str(data.get("prompt") or ""))
+        except ValueError as exc:
+            raise PipelineError(f"prompt {exc}") from None
         detail = data.get("detail", "full")
         if detail not in ("full", "fast"):
             raise PipelineError(f"plan.json detail must be 'full' or 'fast', not {detail!r}")

@@ -2,9 +2,11 @@
 
 Precedence: an explicit ``--workers`` or a valid ``LUIGI_WORKERS`` in the
 environment (the service injects 10 unless the operator set a value) > this
-pipeline's own fallback of 10. Malformed values fall back with a warning, and
-any effective value other than 10 is a warning: 10 is what the DAG's width and
-the memory budget were sized for.
+pipeline's own fallback of 10. Unset is the normal case and gives 10 quietly.
+Malformed values fall back with a warning, and any effective value other than
+10 is a warning: 10 is what the DAG's width and the memory budget were sized
+for. The service applies the same rule (``resolve_workers(None, environ)``)
+to decide what it injects.
 """
 
 from __future__ import annotations
@@ -52,8 +54,6 @@ def resolve_workers(cli_value: int | None, env: Mapping[str, str]) -> WorkerChoi
             count, source = parsed, "env"
     if count is None:
         count = RECOMMENDED_WORKERS
-        if ENV_VAR not in env and cli_value is None:
-            warnings.append(f"{ENV_VAR} is not set; using the pipeline fallback {RECOMMENDED_WORKERS}")
     if count != RECOMMENDED_WORKERS:
         warnings.append(f"workers={count} (from {source}) differs from the recommended {RECOMMENDED_WORKERS}")
     return WorkerChoice(count, source, warnings)

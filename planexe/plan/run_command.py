@@ -109,18 +109,17 @@ def _watch(run_dir: Path, stop: threading.Event, fancy: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     configure_logging(settings.log_format, "warning" if not args.quiet else "error")
-    prompt = args.prompt.strip()
+    # What cannot start leaves as ConfigError: planexe/cli.py prints it in one line, exit 3.
     try:
-        spec = PlanSpec.from_dict({"prompt": prompt, "detail": args.detail, "llm_model": args.model})
-        load_llm_config(settings).chain_for(args.model)
-    except (ConfigError, PipelineError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return int(ExitCode.CONFIG_ERROR)
-    run_dir: Path = args.run_dir or _default_run_dir(prompt)
+        # The API's rule for a prompt, in its words (rundir.clean_prompt).
+        spec = PlanSpec.from_dict({"prompt": args.prompt, "detail": args.detail, "llm_model": args.model})
+    except PipelineError as exc:
+        raise ConfigError(str(exc)) from None
+    load_llm_config(settings).chain_for(args.model)
+    run_dir: Path = args.run_dir or _default_run_dir(spec.prompt)
     problem = _prepare(run_dir, spec)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return int(ExitCode.CONFIG_ERROR)
+        raise ConfigError(problem)
     choice = resolve_workers(args.workers, os.environ)
     for warning in choice.warnings:
         print(f"warning: {warning}", file=sys.stderr)

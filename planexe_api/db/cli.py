@@ -1,7 +1,8 @@
 """``planexe db``: upgrade, show or check the database schema.
 
-Exit codes: 0 done / current, 1 the schema is outdated (``check``), 2 the
-database could not be used (unreachable, unknown revision, ...).
+Exit codes: 0 done / current, 1 the schema is outdated (``check``), 3 the
+database could not be used (unreachable, unknown revision, ...), said in one
+line by ``planexe/cli.py``.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import sys
 
 from sqlalchemy import make_url
 
-from planexe.settings import get_settings, normalise_database_url
+from planexe.errors import CannotStart
+from planexe.settings import Settings, check_database_url, get_settings, normalise_database_url
 from planexe_api.db import migrate
 from planexe_api.db.engine import make_engine
 from planexe_api.db.errors import StoreError
+from planexe_api.startup import database_problem
 
 HELP = "database schema: upgrade, current, check"  # the line `planexe --help` shows
 
@@ -31,7 +34,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = args.database_url or get_settings().effective_database_url()
+    settings: Settings | None = None
+    if args.database_url:
+        try:
+            check_database_url(normalise_database_url(args.database_url))
+        except ValueError as exc:
+            raise CannotStart(f"--database-url: {exc}") from None
+        url = args.database_url
+    else:
+        settings = get_settings()
+        url = settings.effective_database_url()
     shown = make_url(normalise_database_url(url)).render_as_string(hide_password=True)
     try:
         engine = make_engine(url)
@@ -56,5 +68,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{shown}: schema is current ({head})")
         return 0
     except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        if settings is not None:
+            raise CannotStart(database_problem(exc, settings)) from exc
+        raise CannotStart(f"{exc} ({shown}); check --database-url") from exc

@@ -58,7 +58,7 @@ def make_engine(url: str, *, single_connection: bool = False) -> Engine:
     if backend == "sqlite":
         database = sa_url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _make_parent(Path(database).expanduser())
         pool_options = {"pool_size": 1, "max_overflow": -1} if single_connection else {}
         engine = create_engine(sa_url, **pool_options)
         event.listen(engine, "connect", _sqlite_on_connect)
@@ -80,6 +80,17 @@ def make_engine(url: str, *, single_connection: bool = False) -> Engine:
             },
         )
     raise StoreError(f"unsupported database {backend!r}: use a sqlite:/// or postgresql:// URL")
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise StoreError(
+            f"the SQLite database cannot be created at {path}: part of that path is a file, not a directory"
+        ) from exc
+    except OSError as exc:
+        raise StoreError(f"the SQLite database cannot be created at {path}: {exc.strerror or exc}") from exc
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

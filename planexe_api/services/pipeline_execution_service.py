@@ -6,7 +6,8 @@ the run directory. ``run`` below is the plan's fencing token: it grows with
 every claim and is never reset (unlike the attempt count, which a resume
 resets), so it is what makes the Luigi worker id and the child's event
 ``attempt`` field unique per run. Worker count precedence: an operator's valid
-``LUIGI_WORKERS`` > this service's default 10 > the pipeline's own fallback 10.
+``LUIGI_WORKERS`` > this service's default 10 (injected, so every child logs
+where its count came from) > the pipeline's own fallback 10.
 """
 
 from __future__ import annotations
@@ -28,12 +29,11 @@ from planexe.pipeline.hygiene import (
 )
 from planexe.pipeline.rundir import LOG_FILE, PlanSpec, write_plan
 from planexe.pipeline.workers import ENV_VAR as WORKERS_ENV
-from planexe.pipeline.workers import MAX_WORKERS, RECOMMENDED_WORKERS
+from planexe.pipeline.workers import resolve_workers
 from planexe.settings import Settings
 
 log = get_logger(__name__)
 
-SERVICE_DEFAULT_WORKERS = RECOMMENDED_WORKERS
 LOCK_WAIT_MARGIN_S = 10.0  # past the stop grace, for an older run of the plan to let go of its lock
 
 
@@ -61,24 +61,12 @@ class PipelineExecutionService:
         self.child_env: dict[str, str] = {}  # set by the runner: its permit broker's socket
 
     def _resolve_workers(self) -> str:
-        raw = self.environ.get(WORKERS_ENV)
-        if raw is None:
-            return str(SERVICE_DEFAULT_WORKERS)
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            value = 0
-        if not 1 <= value <= MAX_WORKERS:
-            log.warning(
-                "luigi_workers_invalid",
-                value=raw,
-                using=SERVICE_DEFAULT_WORKERS,
-                message=f"{WORKERS_ENV} must be a whole number in 1..{MAX_WORKERS}",
-            )
-            return str(SERVICE_DEFAULT_WORKERS)
-        if value != RECOMMENDED_WORKERS:
-            log.warning("luigi_workers_drift", workers=value, recommended=RECOMMENDED_WORKERS)
-        return str(value)
+        # The pipeline's own rule, so the two cannot disagree: unset or malformed gives 10 (the
+        # latter with a warning), and a valid value other than 10 passes with a warning.
+        choice = resolve_workers(None, self.environ)
+        for warning in choice.warnings:
+            log.warning("luigi_workers_setting", message=warning)
+        return str(choice.count)
 
     def run_dir(self, plan_id: str) -> Path:
         return (self.settings.runs_dir / plan_id).resolve()

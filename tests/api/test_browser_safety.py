@@ -84,6 +84,7 @@ def test_a_rebound_host_name_is_refused(idle: Service) -> None:
         "127.0.0.2:80",
         "[::1]:8000",
         "[::ffff:127.0.0.1]",
+        "0.0.0.0:8000",
     ],
 )
 def test_this_machine_s_names_are_answered(idle: Service, host: str) -> None:

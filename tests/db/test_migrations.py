@@ -111,9 +111,12 @@ def test_cli_check_upgrade_current(empty_db_url: str, capsys: pytest.CaptureFixt
 
 
 def test_cli_reports_an_unreachable_database(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli("--database-url", "postgresql://nobody:secret@127.0.0.1:9/none", "check") == 2
+    from planexe.cli import main
+
+    assert main(["db", "--database-url", "postgresql://nobody:secret@127.0.0.1:9/none", "check"]) == 3
     err = capsys.readouterr().err
-    assert "unavailable" in err and "secret" not in err
+    assert len(err.splitlines()) == 1 and err.startswith("error: the database is unavailable")
+    assert "secret" not in err and "check --database-url" in err
 
 
 def test_missing_migrations_directory_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from planexe.pipeline.workers import resolve_workers
 @pytest.mark.parametrize(
     ("cli", "env", "count", "source", "warning_fragments"),
     [
-        (None, {}, 10, "fallback", ["is not set"]),
+        (None, {}, 10, "fallback", []),  # unset is the normal case: quiet
         (None, {"LUIGI_WORKERS": "ten"}, 10, "fallback", ["'ten' is not a whole number"]),
         (None, {"LUIGI_WORKERS": "0"}, 10, "fallback", ["'0' is not a whole number"]),
         (None, {"LUIGI_WORKERS": " 4 "}, 4, "env", ["workers=4 (from env) differs"]),
