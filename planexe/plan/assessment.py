@@ -12,6 +12,7 @@ from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
 from planexe.plan.risks import RiskRegister
+from planexe.plan.strategy import Scenarios
 from planexe.plan.text import Brief, Label, Phrase, Sentence
 
 ASSESSMENT_SYSTEM = system_prompt("""\
@@ -24,7 +25,8 @@ not at all ("no_go").
 Then list the checks that must be done in the first weeks, each with its reason, the concrete \
 action, the role that does it and the number of days after kickoff by which it must be done; the \
 issues that would block the project if left unresolved; and the quick wins that build momentum. Tie \
-every item to a risk or an assumption you were given.""")
+every item to a risk or an assumption you were given. Assess the plan for the chosen strategy (the \
+scenario quoted), not for the scenarios that were not taken.""")
 
 
 class FirstCheck(BaseModel):
@@ -63,6 +65,7 @@ class PreProjectAssessment(LLMStep):
         Currency,
         ConsolidateAssumptions,
         RiskRegister,
+        Scenarios,
     )
     output_model = AssessmentOutput
     system_prompt = ASSESSMENT_SYSTEM

@@ -12,6 +12,7 @@ from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.premise import ChallengePremise
 from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose
 from planexe.plan.risks import RiskRegister
+from planexe.plan.strategy import Scenarios
 from planexe.plan.text import Brief, Code, Sentence, bullets, short
 
 MAKE_SYSTEM = system_prompt("""\
@@ -38,7 +39,10 @@ those whose failure would change the budget, the schedule or the feasibility.
 
 Rate your confidence that each holds: high (well supported by the description or common knowledge), \
 medium (plausible but to be verified), low (a guess the plan depends on: verify it first). Say how \
-each can be verified.""")
+each can be verified.
+
+The plan follows the chosen strategy (the scenario quoted): keep the assumptions it needs and \
+make them consistent with its decisions; drop those that only fit a scenario not taken.""")
 
 REVIEW_SYSTEM = system_prompt("""\
 You are an independent reviewer challenging the assumptions of a project plan before money is \
@@ -203,7 +207,7 @@ class MakeAssumptions(LLMStep):
 
 class DistillAssumptions(LLMStep):
     title = "Distilled assumptions"
-    depends_on = (MakeAssumptions,)
+    depends_on = (MakeAssumptions, Scenarios)
     output_model = DistillAssumptionsOutput
     system_prompt = DISTILL_SYSTEM
 

@@ -23,6 +23,7 @@ from planexe.plan.purpose import DeterminePlanType, IdentifyPurpose, PlanTypeOut
 from planexe.plan.risks import RiskRegister, RiskRegisterOutput
 from planexe.plan.schedule import Schedule, ScheduleOutput
 from planexe.plan.stakeholders import Stakeholders, StakeholdersOutput
+from planexe.plan.strategy import Scenarios, ScenariosOutput
 from planexe.plan.swot import Swot, SwotOutput
 from planexe.plan.team import Team, TeamOutput
 from planexe.plan.text import bullets, short
@@ -32,7 +33,18 @@ QUOTED_ITEMS = 4  # items of each list the closing steps' prompts quote
 QUOTED_ITEM_CHARS = 150
 # Quoted by every closing step that asks for only part of the digest.
 ESSENTIALS = frozenset(
-    {"title", "purpose", "goal", "locations", "currency", "assessment", "budget", "schedule", "phases"}
+    {
+        "title",
+        "purpose",
+        "goal",
+        "strategy",
+        "locations",
+        "currency",
+        "assessment",
+        "budget",
+        "schedule",
+        "phases",
+    }
 )
 TOP_CONCERNS = 6
 CONFIDENCE_ORDER = {"low": 0, "medium": 1, "high": 2}
@@ -42,6 +54,7 @@ class PlanDigestOutput(BaseModel):
     title: str
     purpose: str
     goal: str
+    strategy: str = Field(description="The chosen scenario: its name, strategy and decisions.")
     locations: list[str]
     currency: str
     assessment: str
@@ -121,6 +134,7 @@ class PlanDigest(PlanTask):
         Budget,
         Schedule,
         ChallengePremise,
+        Scenarios,
     )
     output_model = PlanDigestOutput
 
@@ -146,6 +160,7 @@ class PlanDigest(PlanTask):
         budget: BudgetOutput = self.load(Budget)
         schedule: ScheduleOutput = self.load(Schedule)
         premise: PremiseChallengeOutput = self.load(ChallengePremise)
+        scenarios: ScenariosOutput = self.load(Scenarios)
 
         code = currency.currency
         path = " → ".join(schedule.critical_path_names)
@@ -157,6 +172,7 @@ class PlanDigest(PlanTask):
             title=purpose.project_title,
             purpose=f"{purpose.purpose}, {plan_type.plan_type}: {purpose.goal_sentence}",
             goal=plan.goal,
+            strategy=scenarios.strategy_line(),
             locations=[f"{loc.name} ({loc.city_or_region}, {loc.country})" for loc in locations.locations],
             currency=code,
             assessment=f"{assessment.verdict} (readiness {assessment.readiness_score}/10): {assessment.verdict_reason}",

@@ -55,6 +55,7 @@ from planexe.plan.safety import SafetyGate
 from planexe.plan.schedule import Schedule, ScheduleOutput, TaskDependencies
 from planexe.plan.setup import Setup
 from planexe.plan.stakeholders import CommunicationPlan, Stakeholders
+from planexe.plan.strategy import FocusLevers, IdentifyLevers, Scenarios
 from planexe.plan.summary import ExecutiveSummary, ExecutiveSummaryOutput, Pitch
 from planexe.plan.swot import Swot
 from planexe.plan.team import EnrichTeam, FindTeam, Raci, ReviewTeam, Team
@@ -72,6 +73,9 @@ STEPS: tuple[type[PlanTask], ...] = (
     DeterminePlanType,
     PhysicalLocations,
     Currency,
+    IdentifyLevers,
+    FocusLevers,
+    Scenarios,
     MakeAssumptions,
     DistillAssumptions,
     ReviewAssumptions,
@@ -123,6 +127,7 @@ STEPS: tuple[type[PlanTask], ...] = (
 NOT_IN_REPORT: frozenset[type[PlanTask]] = frozenset(
     {
         Setup,
+        IdentifyLevers,
         MakeAssumptions,
         DistillAssumptions,
         ReviewAssumptions,

@@ -14,6 +14,7 @@ from planexe.plan.common import system_prompt
 from planexe.plan.locations import Currency, PhysicalLocations
 from planexe.plan.purpose import IdentifyPurpose
 from planexe.plan.risks import RiskRegister
+from planexe.plan.strategy import Scenarios, ScenariosOutput
 from planexe.plan.text import Code, Label, Phrase, Sentence, bullets
 
 CHARTER_SYSTEM = system_prompt("""\
@@ -28,7 +29,8 @@ metric, target value and deadline in months from the start;
 - scope_in and scope_out: concrete work items, so a team member can tell whether a task belongs to \
 the project; scope_out names tempting things that are deliberately left out;
 - deliverables: the tangible results handed over, each with how its acceptance is checked.
-Use the numbers from the assumptions (budget, dates, sizes) so the plan agrees with them.""")
+Use the numbers from the assumptions (budget, dates, sizes) so the plan agrees with them. Plan the \
+chosen strategy (the scenario quoted): its decisions on every lever are settled, not options.""")
 
 TARGETS_SYSTEM = system_prompt("""\
 You are a project controller defining how this project will be steered and measured. Use the \
@@ -42,7 +44,8 @@ start) and the evidence that it has been reached;
 - budget: the main cost categories with amounts in the plan's currency, the contingency percentage \
 and where the money comes from. Keep the amounts consistent with the budget assumption; where there \
 is none, estimate from comparable projects and say so in the notes.
-Be realistic about time: permits, hiring, procurement and fit-out take longer than optimists expect.""")
+Be realistic about time: permits, hiring, procurement and fit-out take longer than optimists expect. \
+Measure and budget the chosen strategy (the scenario quoted), not the alternatives it rejected.""")
 
 
 class SmartObjective(BaseModel):
@@ -105,6 +108,8 @@ class ProjectTargets(BaseModel):
 
 class ProjectPlanOutput(ProjectCharter, ProjectTargets):
     budget_total: float = Field(ge=0, description="Sum of the budget lines plus contingency (computed).")
+    # The chosen scenario, repeated here so that every step quoting the plan plans it too.
+    strategy: str = Field(default="", description="The chosen strategy and its decisions.")
 
     def prompt_digest(self) -> str:
         """What the twenty steps that quote the plan use: the outcome, scope, dates and money."""
@@ -112,6 +117,7 @@ class ProjectPlanOutput(ProjectCharter, ProjectTargets):
         lines = ", ".join(f"{line.category} {line.amount:,.0f}" for line in b.lines)
         return "\n".join(
             [
+                *([f"Strategy: {self.strategy}"] if self.strategy else []),
                 f"Goal: {self.goal}",
                 "Objectives:",
                 bullets(
@@ -143,6 +149,7 @@ class ProjectPlan(PlanTask):
         ConsolidateAssumptions,
         RiskRegister,
         PreProjectAssessment,
+        Scenarios,
     )
     output_model = ProjectPlanOutput
     system_prompt = CHARTER_SYSTEM
@@ -150,7 +157,10 @@ class ProjectPlan(PlanTask):
     batched = True
 
     async def produce(self) -> ProjectPlanOutput:
-        user = self.brief(*self.depends_on)
+        chosen: ScenariosOutput = self.load(Scenarios)
+        # The chosen scenario only: the plan is made for it, and the alternatives were weighed already.
+        others = (d for d in self.depends_on if d is not Scenarios)
+        user = f"{self.brief(*others)}\n\n## {Scenarios.heading()}\n{chosen.chosen_digest()}"
 
         async def one(part: tuple[str, type[BaseModel]]) -> BaseModel:
             system, model = part
@@ -163,7 +173,10 @@ class ProjectPlan(PlanTask):
         parts = await self.batch(calls, one)
         charter, targets = cast(ProjectCharter, parts[0]), cast(ProjectTargets, parts[1])
         return ProjectPlanOutput(
-            **charter.model_dump(), **targets.model_dump(), budget_total=budget_total(targets.budget)
+            **charter.model_dump(),
+            **targets.model_dump(),
+            budget_total=budget_total(targets.budget),
+            strategy=chosen.strategy_line(),
         )
 
 

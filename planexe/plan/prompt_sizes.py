@@ -21,7 +21,7 @@ from planexe.pipeline.rundir import Detail, PlanSpec, write_plan
 
 # Largest prompt of a plan without its project description, estimated tokens, measured on an
 # offline plan (the test fails when prompts grow past it, or shrink well below it).
-LARGEST_PROMPT_TOKENS: dict[str, int] = {"full": 3350, "fast": 3350}
+LARGEST_PROMPT_TOKENS: dict[str, int] = {"full": 3450, "fast": 3450}
 # Real models write longer sections than the offline generator, and later prompts quote them.
 QUOTED_GROWTH = 1.25
 ANSWER_ROOM_TOKENS = 1536  # room a window must leave for an answer (longer ones are capped to fit)

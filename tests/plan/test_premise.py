@@ -3,7 +3,7 @@ and shown near the top of the report."""
 
 from __future__ import annotations
 
-from conftest import RecordedPlan
+from planhelpers import RecordedPlan
 
 from planexe.plan import dag
 from planexe.plan.final import SECTIONS
