@@ -16,8 +16,10 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import HTMLResponse, Response
 
 from planexe.llm.config import OFFLINE_MODEL_NAME
+from planexe.pipeline.reruns import MAX_FEEDBACK_CHARS
 from planexe.pipeline.rundir import MAX_PROMPT_CHARS
 from planexe_api.dag_schemas import DagOut, TaskDetailOut
+from planexe_api.db import repo_reruns
 from planexe_api.db.models import PlanStatus, utcnow
 from planexe_api.db.storable import StorableText
 from planexe_api.errors import ApiError, NotFound
@@ -116,7 +118,42 @@ async def _task_context(state: AppState, plan: PlanOut, task: str) -> dict[str, 
             output = envelope.get("data", envelope)
         except (NotFound, ValueError):
             output = None
-    return {"task": detail, "output": output, "envelope": envelope, "plan": plan}
+    return {
+        "task": detail,
+        "output": output,
+        "envelope": envelope,
+        "plan": plan,
+        "rerun": _rerun_offer(state, plan, task),
+    }
+
+
+async def _files_context(state: AppState, plan_id: str) -> dict[str, Any]:
+    """The current files, and per file name the earlier versions reruns replaced."""
+    listed = await plan_actions.list_files(state, plan_id, versions=True)
+    earlier: dict[str, list[Any]] = {}
+    for f in listed:
+        if not f.current:
+            earlier.setdefault(f.name, []).append(f)
+    current = [f for f in listed if f.current]
+    return {
+        "files": current,
+        "earlier": earlier,
+        "replaced": sorted(set(earlier) - {f.name for f in current}),
+    }
+
+
+def _rerun_offer(state: AppState, plan: PlanOut, task: str) -> dict[str, Any] | None:
+    """What regenerating ``task`` would run (the POST /plans/{id}/rerun answer's ``tasks``), for a
+    plan that can be rerun; None while it is queued or running, and for a refused plan."""
+    if plan.status not in repo_reruns.RERUNNABLE:
+        return None
+    structure = plan_eta.dag_of(state, plan)
+    tasks = structure.downstream([task])
+    return {
+        "tasks": tasks,
+        "calls": sum(structure.by_name[name].llm_calls for name in tasks),
+        "max_feedback": MAX_FEEDBACK_CHARS,
+    }
 
 
 def _plan_context(plan: PlanOut, dag: DagOut, trace_error: str | None) -> dict[str, Any]:
@@ -150,14 +187,14 @@ async def plan_page(plan_id: str, state: State, task: str | None = None) -> Resp
     try:
         plan = await plan_actions.get_plan(state, plan_id)
         dag = await plan_views.dag_out(state, plan_id)
-        files = await plan_actions.list_files(state, plan_id)
+        files = await _files_context(state, plan_id)
         panel = await _task_context(state, plan, task) if task else None
     except ApiError as exc:
         return _error_page(state, exc)
     structure = plan_eta.dag_of(state, plan)
     return page(
         "plan.html",
-        files=files,
+        **files,
         layout=layout(structure),
         node_states={t.name: t.state.value for t in dag.tasks},
         dag_svg=dag_svg,
@@ -181,6 +218,6 @@ async def plan_fragment(plan_id: str, part: str, state: State) -> Response:
         raise NotFound(f"the plan page has no part {part!r}; parts: {', '.join(PARTS)}", code="not_found")
     plan = await plan_actions.get_plan(state, plan_id)
     if part == "files":
-        return _fragment("_files.html", plan=plan, files=await plan_actions.list_files(state, plan_id))
+        return _fragment("_files.html", plan=plan, **await _files_context(state, plan_id))
     dag = await plan_views.dag_out(state, plan_id)
     return _fragment(f"_{part}.html", **_plan_context(plan, dag, _failed_task_error(plan, dag)))

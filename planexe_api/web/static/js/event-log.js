@@ -26,6 +26,8 @@ function describe(event) {
       return `${d.status}${d.error ? `: ${d.error}` : ""}`;
     case "plan_running":
       return d.restored_files ? `restored ${d.restored_files} files` : "claimed by a runner";
+    case "plan_rerun":
+      return `regenerate ${(d.tasks || []).join(", ")}${d.feedback ? `, with feedback: ${d.feedback}` : ""}`;
     case "plan_requeued":
     case "plan_recovered":
       return [d.outcome, d.reason].filter(Boolean).join(": ");

@@ -15,6 +15,7 @@ import { PlanFold } from "./plan-fold.js";
 import { PlanParts } from "./plan-parts.js";
 import { PlanStream } from "./plan-stream.js";
 import { initReportView } from "./report-view.js";
+import { initRerunForms } from "./rerun-form.js";
 import { TaskPanel } from "./task-panel.js";
 import { Timeline } from "./timeline.js";
 
@@ -128,12 +129,18 @@ const stream = new PlanStream(`/plans/${planId}/events`, {
   },
 });
 
+function followAgain() {
+  streamEnded = false;
+  stream.start();
+}
+
 initPlanActions(root, document.getElementById("action-message"), (action) => {
   parts.refresh("facts", "failure");
-  if (action === "resume") {
-    streamEnded = false;
-    stream.start();
-  }
+  if (action === "resume") followAgain();
+});
+initRerunForms(document.getElementById("action-message"), () => {
+  parts.refresh("facts", "failure", "files");
+  followAgain();
 });
 initReportView(document.getElementById("report-toggle"), document.getElementById("report-frame"));
 stream.start();

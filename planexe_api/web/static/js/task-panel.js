@@ -41,7 +41,7 @@ export class TaskPanel {
     if (!name) return;
     try {
       const { html } = await fragment(`/plans/${this.planId}/view/tasks/${encodeURIComponent(name)}`);
-      if (name === this.current) this.panel.innerHTML = html;
+      if (name === this.current) this.replace(html);
     } catch (err) {
       this.panel.innerHTML = "";
       const note = document.createElement("p");
@@ -49,6 +49,20 @@ export class TaskPanel {
       note.setAttribute("role", "alert");
       note.textContent = err.message;
       this.panel.append(note);
+    }
+  }
+
+  // The panel redrawn, keeping what the reader is typing (the feedback of a regeneration).
+  replace(html) {
+    const box = this.panel.querySelector("textarea");
+    const draft = box ? { value: box.value, focused: document.activeElement === box, at: box.selectionStart } : null;
+    this.panel.innerHTML = html;
+    const again = this.panel.querySelector("textarea");
+    if (!draft || !again || !draft.value) return;
+    again.value = draft.value;
+    if (draft.focused) {
+      again.focus();
+      again.setSelectionRange(draft.at, draft.at);
     }
   }
 
