@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from planexe import __version__
 from planexe.log import configure_logging, get_logger, register_secret
 from planexe.settings import Settings, get_settings
-from planexe_api import security, startup, web
+from planexe_api import openapi, security, startup, web
 from planexe_api.auth import BearerToken
 from planexe_api.body_limit import BodyLimit
 from planexe_api.db.models import WorkerRole
@@ -124,4 +124,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.router.routes.append(mcp_endpoint.route())
     web.install(app)
+    openapi.install(app)
     return app

@@ -10,7 +10,9 @@ ApiError
 Store errors become ApiErrors in ``as_api_error``: StoreUnavailable (database down
 or restarting) -> 503 ``database_unavailable`` with Retry-After; any other
 StoreError -> 500 ``store_error``.
-Request validation (FastAPI's) becomes 422 ``invalid_request`` naming each field.
+Request validation (FastAPI's) becomes 422 ``invalid_request`` naming each field, and so
+does a body that is not UTF-8 JSON text. Starlette's own HTTP errors keep their headers
+(405 its ``Allow``) and get a code from ``HTTP_ERROR_CODES``, else ``http_error``.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from planexe.log import get_logger, scrub
 from planexe_api.db.errors import StoreError, StoreUnavailable
 
 log = get_logger(__name__)
+
+HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+HTTP_ERROR = "http_error"  # any other status Starlette or FastAPI raise themselves
 
 
 class ApiError(Exception):
@@ -103,7 +109,27 @@ def describe_validation_error(err: Any) -> str:
         return f"{field}: unknown field; remove it"
     if kind == "missing":
         return f"{field}: required"
+    if kind == "json_invalid":
+        # Its location is the character the parser stopped at, not a field.
+        where = next((p for p in err.get("loc", ()) if isinstance(p, int)), None)
+        detail = (err.get("ctx") or {}).get("error") or "malformed"
+        return f"body: not valid JSON: {detail}" + (f" (at character {where})" if where is not None else "")
     return f"{field}: {err.get('msg', 'invalid')}"
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route takes at the request's path, for a 405's ``Allow``. Starlette's
+    own names only the first route that matched the path (``/plans`` has one route for GET and
+    another for POST), so each method is tried against the routes as the router would."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -121,9 +147,17 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI's "error parsing the body": bytes that are not UTF-8 (UnicodeDecodeError)
+            # and the like. Malformed JSON is a validation error already; this is one too.
+            problem = f"body: not valid JSON text; send UTF-8 encoded JSON ({exc.__cause__})"
+            return JSONResponse(error_body("invalid_request", problem, errors=[problem]), status_code=422)
+        code = HTTP_ERROR_CODES.get(exc.status_code, HTTP_ERROR)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> JSONResponse:

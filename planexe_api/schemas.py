@@ -88,6 +88,16 @@ class LlmUsageOut(BaseModel):
     )
 
 
+class ErrorBody(BaseModel):
+    """Every error answer: a stable ``code`` to act on and a ``message`` that says what to fix."""
+
+    code: str = Field(description="Stable, machine-readable; the table in docs/api.md lists them all.")
+    message: str = Field(description="For people: what went wrong and what to do.")
+    errors: list[str] | None = Field(
+        default=None, description="invalid_request only: one `field: problem` per problem."
+    )
+
+
 class ErrorOut(BaseModel):
     code: str | None
     message: str | None
@@ -115,7 +125,15 @@ class PlanOut(BaseModel):
     prompt: str
     detail: str
     llm_model: str | None
-    attempt: int
+    attempt: int = Field(
+        description="Runs since a person last queued the plan (create or resume); counts towards "
+        "PLANEXE_MAX_ATTEMPTS."
+    )
+    run: int = Field(
+        default=0,
+        description="Number of the plan's latest run (0: none yet), as the `attempt` field of its "
+        "events: it grows with every run and, unlike `attempt`, is not reset by a resume.",
+    )
     cancel_requested: bool
     progress: ProgressOut
     llm_usage: LlmUsageOut
@@ -134,7 +152,9 @@ class PlanOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, plan: Plan, usage: list[LlmUsage] | None = None) -> PlanOut:
+    def of(cls, plan: Plan, usage: list[LlmUsage]) -> PlanOut:
+        """The one way a plan becomes an answer; ``usage`` is its usage by model (all of it:
+        a plan must read the same in every answer, so there is no default)."""
         base = f"/plans/{plan.id}"
         total = plan.progress_total
         error = None
@@ -147,6 +167,7 @@ class PlanOut(BaseModel):
             detail=plan.detail,
             llm_model=plan.llm_model,
             attempt=plan.attempt,
+            run=plan.fencing_token,  # the run number the pipeline writes into every event
             cancel_requested=plan.cancel_requested,
             progress=ProgressOut(
                 done=plan.progress_done,
@@ -169,7 +190,7 @@ class PlanOut(BaseModel):
                         latency_s_total=round(u.latency_s_total, 3),
                         cost_usd=_usd(u.cost_usd),
                     )
-                    for u in usage or []
+                    for u in usage
                 ],
             ),
             budget=_budget(plan),

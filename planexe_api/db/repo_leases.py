@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
@@ -239,8 +240,15 @@ def recover_expired(
     for plan in session.scalars(stmt).all():
         outcome = _recover_one(plan, now=now, max_age_s=max_age_s, max_attempts=max_attempts)
         actions.append(RecoveryAction(plan.id, outcome, plan.attempt, plan.lease_owner))
-        event = {"kind": "plan_recovered", "outcome": outcome.value, "previous_owner": plan.lease_owner}
-        append_service_events(session, plan_id=plan.id, events=[event], now=now)
+        event: dict[str, Any] = {
+            "kind": "plan_recovered",
+            "outcome": outcome.value,
+            "previous_owner": plan.lease_owner,
+        }
+        events: list[dict[str, Any]] = (
+            [event, {"kind": "plan_cancelled"}] if outcome is RecoveryOutcome.CANCELLED else [event]
+        )
+        append_service_events(session, plan_id=plan.id, events=events, now=now)
         _release(plan, now)
     session.flush()
     return actions

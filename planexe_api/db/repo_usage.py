@@ -108,3 +108,19 @@ def usage_for_plan(session: Session, plan_id: str) -> list[LlmUsage]:
         .execution_options(populate_existing=True)
     )
     return list(session.scalars(stmt))
+
+
+def usage_for_plans(session: Session, plan_ids: list[str]) -> dict[str, list[LlmUsage]]:
+    """``usage_for_plan`` for several plans in one query (a page of the list); every id present."""
+    found: dict[str, list[LlmUsage]] = {plan_id: [] for plan_id in plan_ids}
+    if not plan_ids:
+        return found
+    stmt = (
+        select(LlmUsage)
+        .where(LlmUsage.plan_id.in_(plan_ids))
+        .order_by(LlmUsage.plan_id, LlmUsage.model)
+        .execution_options(populate_existing=True)
+    )
+    for usage in session.scalars(stmt):
+        found[usage.plan_id].append(usage)
+    return found

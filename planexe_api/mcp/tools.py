@@ -25,7 +25,7 @@ from planexe_api.mcp.report_text import report_as
 from planexe_api.mcp.status import absolute_links, plan_status, status_of
 from planexe_api.mcp.waiting import Report, wait_for_plan
 from planexe_api.principal import requested_by
-from planexe_api.schemas import FileOut, PlanCreate, PlanOut
+from planexe_api.schemas import FileOut, PlanCreate
 from planexe_api.services import plan_actions, plan_export, plan_rerun
 from planexe_api.state import AppState
 
@@ -115,15 +115,7 @@ async def _stop(call: Call, args: inputs.PlanArgs) -> BaseModel:
     before = await plan_actions.get_plan(call.state, args.plan_id)
     after = await plan_actions.cancel_plan(call.state, args.plan_id)
     requested = not PlanStatus(before.status).is_terminal and not before.cancel_requested
-    return outputs.PlanStopOut(
-        **status_of(_with_usage(after, before), call.base_url, stop_requested=requested)
-    )
-
-
-def _with_usage(plan: PlanOut, loaded: PlanOut) -> PlanOut:
-    # cancel_plan's answer is the plan row alone; keep the usage by model read just before.
-    usage = plan.llm_usage.model_copy(update={"by_model": loaded.llm_usage.by_model})
-    return plan.model_copy(update={"llm_usage": usage})
+    return outputs.PlanStopOut(**status_of(after, call.base_url, stop_requested=requested))
 
 
 async def _resume(call: Call, args: inputs.PlanArgs) -> BaseModel:

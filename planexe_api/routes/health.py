@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.orm import Session
 
 from planexe_api.db import repo_plans
 from planexe_api.db.errors import StoreError
 from planexe_api.db.migrate import current_revision
+from planexe_api.openapi import errors
 from planexe_api.state import AppState, get_state
 
 router = APIRouter(tags=["health"])
@@ -19,6 +20,7 @@ State = Annotated[AppState, Depends(get_state)]
 
 
 @router.get("/healthz")
+@router.head("/healthz", include_in_schema=False)  # load balancers probe with HEAD too
 async def healthz(state: State) -> dict[str, object]:
     """Liveness: answers while the process runs; reports its children and runner."""
     runner = state.runner
@@ -30,7 +32,8 @@ async def healthz(state: State) -> dict[str, object]:
     }
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=errors(503))
+@router.head("/readyz", include_in_schema=False)
 async def readyz(state: State) -> JSONResponse:
     """Readiness: the database answers and its schema is the one this release needs."""
     try:
@@ -47,7 +50,7 @@ async def readyz(state: State) -> JSONResponse:
     return JSONResponse({"status": "ready", "schema": revision})
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(state: State) -> Response:
     """Prometheus text format."""
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
+from planexe_api.openapi import errors
 from planexe_api.services import plan_archive, plan_export
 from planexe_api.services.plan_export import Export
 from planexe_api.state import AppState, get_state
@@ -34,7 +35,10 @@ def _document(export: Export, kind: str) -> Response:
 @router.get(
     "/{plan_id}/archive",
     response_class=StreamingResponse,
-    responses={200: {"content": {plan_archive.ZIP_TYPE: {}}, "description": "The plan as a zip."}},
+    responses={
+        200: {"content": {plan_archive.ZIP_TYPE: {}}, "description": "The plan as a zip."},
+        **errors(409),
+    },
 )
 async def get_archive(plan_id: str, state: State) -> StreamingResponse:
     """Everything a finished plan produced, as a zip streamed while it is written: ``status.json``,
@@ -53,7 +57,10 @@ async def get_archive(plan_id: str, state: State) -> StreamingResponse:
 @router.get(
     "/{plan_id}/report.md",
     response_class=Response,
-    responses={200: {"content": {plan_export.MARKDOWN_TYPE: {}}, "description": "The report as Markdown."}},
+    responses={
+        200: {"content": {plan_export.MARKDOWN_TYPE: {}}, "description": "The report as Markdown."},
+        **errors(409),
+    },
 )
 async def get_report_markdown(plan_id: str, state: State) -> Response:
     """The report as Markdown, for people and agents who want text: the same sections in the same
@@ -64,7 +71,10 @@ async def get_report_markdown(plan_id: str, state: State) -> Response:
 @router.get(
     "/{plan_id}/schedule.csv",
     response_class=Response,
-    responses={200: {"content": {plan_export.CSV_TYPE: {}}, "description": "The schedule as CSV."}},
+    responses={
+        200: {"content": {plan_export.CSV_TYPE: {}}, "description": "The schedule as CSV."},
+        **errors(409),
+    },
 )
 async def get_schedule_csv(
     plan_id: str,

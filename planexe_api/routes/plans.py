@@ -6,14 +6,15 @@ which the MCP tools call too.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 from planexe_api.db import repo_plans
 from planexe_api.db.models import PlanStatus
 from planexe_api.db.storable import StorableText
+from planexe_api.openapi import errors
 from planexe_api.principal import requested_by
 from planexe_api.routes.sse import EventStream, has_everything, parse_event_id
 from planexe_api.schemas import (
@@ -32,6 +33,7 @@ from planexe_api.services.plan_actions import (
     IDEMPOTENCY_KEY_MAX_CHARS,
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
+    MEDIA_TYPES,
     SEARCH_MAX_CHARS,
     StatusFilter,
     StoredFile,
@@ -43,7 +45,25 @@ router = APIRouter(prefix="/plans", tags=["plans"])
 State = Annotated[AppState, Depends(get_state)]
 
 
-@router.post("", status_code=202, response_model=PlanOut)
+class EventStreamResponse(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The events, then `end` (docs/api.md, The stream's contract).",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    204: {"description": "The plan has ended and the client has every event, `end` included."},
+    **errors(400),
+}
+FILE_CONTENT = {
+    "description": "The file as stored; its type follows its name.",
+    "content": {media: {"schema": {"type": "string"}} for media in MEDIA_TYPES},
+}
+
+
+@router.post("", status_code=202, response_model=PlanOut, responses=errors(400, 409, 429))
 async def create_plan(
     body: PlanCreate,
     state: State,
@@ -60,7 +80,7 @@ async def create_plan(
     return out
 
 
-@router.get("", response_model=PlanListOut)
+@router.get("", response_model=PlanListOut, responses=errors(400))
 async def list_plans(
     state: State,
     status: StatusFilter | None = None,
@@ -94,7 +114,7 @@ async def cancel_plan(plan_id: str, state: State) -> PlanOut:
     return await plan_actions.cancel_plan(state, plan_id)
 
 
-@router.post("/{plan_id}/resume", response_model=PlanOut, status_code=202)
+@router.post("/{plan_id}/resume", response_model=PlanOut, status_code=202, responses=errors(400, 409))
 async def resume_plan(plan_id: str, state: State, body: PlanResume | None = None) -> PlanOut:
     """Queue a failed or cancelled plan again; its finished tasks are reused, not re-run.
 
@@ -106,7 +126,7 @@ async def resume_plan(plan_id: str, state: State, body: PlanResume | None = None
     return await plan_actions.resume_plan(state, plan_id, budget.max_cost, budget.max_tokens)
 
 
-@router.post("/{plan_id}/rerun", response_model=RerunOut, status_code=202)
+@router.post("/{plan_id}/rerun", response_model=RerunOut, status_code=202, responses=errors(409))
 async def rerun_plan(plan_id: str, body: RerunCreate, state: State, request: Request) -> RerunOut:
     """Regenerate part of a finished (completed, failed or cancelled) plan: the tasks named and
     everything downstream of them run again, with ``feedback`` in their prompts; every other
@@ -121,7 +141,7 @@ async def rerun_plan(plan_id: str, body: RerunCreate, state: State, request: Req
     )
 
 
-@router.post("/{plan_id}/retry", response_model=PlanOut, status_code=202)
+@router.post("/{plan_id}/retry", response_model=PlanOut, status_code=202, responses=errors(400, 409, 429))
 async def retry_plan(
     plan_id: str,
     state: State,
@@ -162,7 +182,7 @@ def _file_response(stored: StoredFile) -> Response:
     )
 
 
-@router.get("/{plan_id}/files/{name:path}")
+@router.get("/{plan_id}/files/{name:path}", responses={200: FILE_CONTENT, **errors(400)})
 async def get_file(
     plan_id: str,
     name: str,
@@ -176,14 +196,14 @@ async def get_file(
     return _file_response(await plan_actions.read_file(state, plan_id, name, version))
 
 
-@router.get("/{plan_id}/report", response_class=Response)
+@router.get("/{plan_id}/report", response_class=HTMLResponse, responses=errors(409))
 async def get_report(plan_id: str, state: State) -> Response:
     """The self-contained HTML report; 409 while the plan is not completed. A refused plan's report
     is one page: the refusal and its reason."""
     return _file_response(await plan_actions.read_report(state, plan_id))
 
 
-@router.get("/{plan_id}/events")
+@router.get("/{plan_id}/events", response_class=EventStreamResponse, responses=EVENTS_RESPONSES)
 async def stream_events(
     plan_id: str,
     state: State,
@@ -209,8 +229,7 @@ async def stream_events(
         raise plan_not_found(plan_id)
     if has_everything(PlanStatus(plan.status), plan.last_event_seq, start):
         return Response(status_code=204)  # a browser's EventSource stops reconnecting on this
-    return StreamingResponse(
+    return EventStreamResponse(
         EventStream(state, request, plan_id, start).body(),
-        media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from planexe.errors import LLMConfigError
 from planexe.pipeline.rundir import REPORT_FILE
-from planexe_api.db import repo_events, repo_files, repo_plans, repo_versions
+from planexe_api.db import repo_events, repo_files, repo_plans, repo_usage, repo_versions
 from planexe_api.db.errors import DuplicateIdempotencyKey, InvalidCursor, InvalidTransition, PlanNotFound
 from planexe_api.db.models import Plan, PlanStatus, is_plan_id, utcnow
 from planexe_api.errors import ApiError, Conflict, NotFound, TooManyPlans
@@ -44,6 +44,8 @@ _MEDIA_TYPES = {
     ".json": "application/json",
     ".txt": "text/plain; charset=utf-8",
 }
+_OTHER_MEDIA = "application/octet-stream"
+MEDIA_TYPES = (*_MEDIA_TYPES.values(), _OTHER_MEDIA)  # every type a stored file is served as
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class StoredFile:
 
 def media_type_of(name: str) -> str:
     suffix = name[name.rfind(".") :] if "." in name else ""
-    return _MEDIA_TYPES.get(suffix, "application/octet-stream")
+    return _MEDIA_TYPES.get(suffix, _OTHER_MEDIA)
 
 
 def plan_not_found(plan_id: str) -> NotFound:
@@ -100,6 +102,12 @@ def _load(session: Session, plan_id: str) -> PlanOut:
     return PlanOut.of(*found)
 
 
+def plan_out(session: Session, plan: Plan) -> PlanOut:
+    """The plan as every answer shows it, its usage by model included (one representation:
+    a plan reads the same in a list, alone, and in the answer to an action on it)."""
+    return PlanOut.of(plan, repo_usage.usage_for_plan(session, plan.id))
+
+
 async def create_plan(
     state: AppState,
     body: PlanCreate,
@@ -129,7 +137,7 @@ async def create_plan(
         if idempotency_key:
             existing = repo_plans.find_by_idempotency_key(session, idempotency_key)
             if existing is not None:
-                return CreatedPlan(_replay(existing, body), "idempotency_key")
+                return CreatedPlan(_replay(session, existing, body), "idempotency_key")
         elif dedupe_window_s > 0:
             twin = repo_plans.find_recent_identical(
                 session,
@@ -139,7 +147,7 @@ async def create_plan(
                 since=utcnow() - timedelta(seconds=dedupe_window_s),
             )
             if twin is not None:
-                return CreatedPlan(PlanOut.of(twin), "identical_request")
+                return CreatedPlan(plan_out(session, twin), "identical_request")
         if repo_plans.queue_depth(session) >= settings.max_queued_plans:
             raise TooManyPlans(
                 f"{settings.max_queued_plans} plans are already queued (PLANEXE_MAX_QUEUED_PLANS); retry later",
@@ -157,9 +165,9 @@ async def create_plan(
         except DuplicateIdempotencyKey:
             existing = repo_plans.find_by_idempotency_key(session, idempotency_key or "")
             assert existing is not None
-            return CreatedPlan(_replay(existing, body), "idempotency_key")
+            return CreatedPlan(_replay(session, existing, body), "idempotency_key")
         repo_events.append_service_events(session, plan_id=plan.id, events=[{"kind": "plan_queued"}])
-        return CreatedPlan(PlanOut.of(plan))
+        return CreatedPlan(PlanOut.of(plan, []))  # new: no usage yet
 
     result = await state.store.run(create, write=True)
     if result.created:
@@ -169,7 +177,7 @@ async def create_plan(
     return result
 
 
-def _replay(existing: Plan, body: PlanCreate) -> PlanOut:
+def _replay(session: Session, existing: Plan, body: PlanCreate) -> PlanOut:
     asked = budgets.of(existing) or {}
     same_budget = all(
         given is None or asked.get(name) == given
@@ -184,7 +192,7 @@ def _replay(existing: Plan, body: PlanCreate) -> PlanOut:
             "this Idempotency-Key was already used for a different request; use a new key for a new plan",
             code="idempotency_key_reused",
         )
-    return PlanOut.of(existing)
+    return plan_out(session, existing)
 
 
 async def list_plans(
@@ -210,8 +218,9 @@ async def list_plans(
                 "cursor is not one this server handed out; start again without it", code="invalid_cursor"
             ) from exc
         counts = repo_plans.count_by_status(session, search=search)
+        usage = repo_usage.usage_for_plans(session, [p.id for p in result.plans])
         return PlanListOut(
-            items=[PlanOut.of(p) for p in result.plans],
+            items=[PlanOut.of(p, usage[p.id]) for p in result.plans],
             next_cursor=result.next_cursor,
             counts={str(k): v for k, v in counts.items()},
         )
@@ -238,7 +247,7 @@ async def cancel_plan(state: AppState, plan_id: str) -> PlanOut:
         plan = repo_plans.request_cancel(session, plan_id)
         if plan is None:
             raise plan_not_found(plan_id)
-        return PlanOut.of(plan)
+        return plan_out(session, plan)
 
     out = await state.store.run(cancel, write=True)
     state.signals.notify(plan_id)
@@ -267,7 +276,7 @@ async def resume_plan(
             budgets.check_priced(budget, state.llm_config.chain_for(plan.llm_model))
             parameters = {**(plan.parameters or {}), budgets.BUDGET_KEY: budget}
         try:
-            return PlanOut.of(repo_plans.resume_plan(session, plan_id, parameters=parameters))
+            return plan_out(session, repo_plans.resume_plan(session, plan_id, parameters=parameters))
         except PlanNotFound as exc:
             raise plan_not_found(plan_id) from exc
         except InvalidTransition as exc:

@@ -16,8 +16,8 @@ from planexe_api.db import repo_plans, repo_reruns
 from planexe_api.db.errors import InvalidTransition, PlanNotFound
 from planexe_api.db.models import PlanStatus
 from planexe_api.errors import Conflict, Unprocessable
-from planexe_api.schemas import PlanOut, RerunOut
-from planexe_api.services.plan_actions import plan_not_found, refused_is_final
+from planexe_api.schemas import RerunOut
+from planexe_api.services.plan_actions import check_plan_id, plan_not_found, plan_out, refused_is_final
 from planexe_api.services.plan_eta import dag_of
 from planexe_api.state import AppState
 
@@ -35,6 +35,7 @@ async def rerun_plan(
     NotFound for an unknown plan, Unprocessable ``unknown_task`` (with the valid names) for a
     task the plan does not have, Conflict ``not_rerunnable`` while it is queued or running.
     """
+    check_plan_id(plan_id)
     plan = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
     if plan is None:
         raise plan_not_found(plan_id)
@@ -72,7 +73,7 @@ async def rerun_plan(
                 code="not_rerunnable",
             ) from exc
         return RerunOut(
-            plan=PlanOut.of(rerun.plan),
+            plan=plan_out(session, rerun.plan),
             rerun=rerun.generation,
             requested=requested,
             tasks=list(invalidated),

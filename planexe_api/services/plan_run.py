@@ -261,13 +261,18 @@ class PlanRun:
         status = decision.status
 
         def finish(session: Session) -> bool:
-            event = {
+            event: dict[str, Any] = {
                 "kind": "plan_finished",
                 "status": status.value,
                 "error_code": decision.code if status is not PlanStatus.COMPLETED else None,
                 "error": decision.message if status is not PlanStatus.COMPLETED else None,
             }
-            if repo_events.append_events(session, plan_id=c.plan_id, token=c.token, events=[event]) is None:
+            # A cancelled plan says so whichever way it was cancelled (a queued one at once, a
+            # running one here), so a client can watch for one event.
+            events: list[dict[str, Any]] = (
+                [{"kind": "plan_cancelled"}, event] if status is PlanStatus.CANCELLED else [event]
+            )
+            if repo_events.append_events(session, plan_id=c.plan_id, token=c.token, events=events) is None:
                 return False
             return repo_leases.finish_plan(
                 session,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
+from apihelpers import serve
 from fastapi import FastAPI
 from sqlalchemy import Engine, event
 
@@ -23,18 +23,6 @@ from planexe.pipeline.rundir import MAX_PROMPT_CHARS
 from planexe.testing.service import Service, service_env
 from planexe_api.routes.sse import MAX_EVENT_ID
 from planexe_api.state import AppState
-
-Scenario = Callable[[httpx.AsyncClient, AppState], Awaitable[None]]
-
-
-def serve(app: FastAPI, scenario: Scenario) -> None:
-    async def main() -> None:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-                await scenario(client, app.state.planexe)
-
-    anyio.run(main)
 
 
 def raw_json(text: str) -> dict[str, Any]:
