@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from planexe import __version__
 from planexe.log import configure_logging, get_logger, register_secret
 from planexe.settings import Settings, get_settings
-from planexe_api import openapi, security, startup, web
+from planexe_api import apidocs, openapi, security, startup, web
 from planexe_api.auth import BearerToken
 from planexe_api.body_limit import BodyLimit
 from planexe_api.db.models import WorkerRole
@@ -97,6 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Turn a one-paragraph project idea into a complete project plan.",
         lifespan=lifespan,
+        # /docs is ours (apidocs: Swagger UI from this package, offline); no CDN-loaded pages.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     token = settings.api_token.get_secret_value() if settings.api_token else None
@@ -124,5 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.router.routes.append(mcp_endpoint.route())
     web.install(app)
+    apidocs.install(app)
     openapi.install(app)
     return app

@@ -56,15 +56,7 @@ DASHBOARD_CSP = (
 # HTML we did not write (the report, stored files: text from a language model): no script at
 # all. The dashboard shows the report in a frame, so the same origin may frame it.
 DOCUMENT_CSP = f"{REPORT_META_CSP}; frame-ancestors 'self'"
-# Swagger UI and ReDoc (/docs, /redoc): FastAPI's pages start them with an inline script and
-# load them from a CDN. They render only our own OpenAPI schema.
-DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-    "https://cdn.redoc.ly; connect-src 'self'; worker-src 'self' blob:; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
-)
+# /docs (apidocs) sends its own, stricter policy: Swagger UI from this origin only.
 _CORS_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "Mcp-Protocol-Version")
 _CORS_EXPOSED = ("Location", "Retry-After", "ETag", "X-Next-Cursor")
 
@@ -200,15 +192,13 @@ class CrossSiteGuard:
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, docs_paths: Collection[str]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.docs_paths = frozenset(docs_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope["path"] in self.docs_paths
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -217,7 +207,7 @@ class SecurityHeaders:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "same-origin")
                 if headers.get("content-type", "").startswith("text/html"):
-                    policy = headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else DOCUMENT_CSP)
+                    policy = headers.setdefault("Content-Security-Policy", DOCUMENT_CSP)
                     framing = "SAMEORIGIN" if "frame-ancestors 'self'" in policy else "DENY"
                     headers.setdefault("X-Frame-Options", framing)
             await send(message)
@@ -239,5 +229,4 @@ def install(app: FastAPI, settings: Settings, *, open_paths: Collection[str]) ->
             allow_credentials=False,
         )
     app.add_middleware(HostCheck, rule=HostRule(comma_list(settings.allowed_hosts)), open_paths=open_paths)
-    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
-    app.add_middleware(SecurityHeaders, docs_paths=[path for path in docs if path])
+    app.add_middleware(SecurityHeaders)

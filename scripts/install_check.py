@@ -25,6 +25,8 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 LOCK = REPO / "requirements.lock"
+# The vendored Swagger UI's folder (planexe_api/apidocs), as the installed package must serve it.
+SWAGGER_UI = next((REPO / "planexe_api" / "apidocs" / "assets").glob("swagger-ui-*")).name
 
 
 def step(what: str) -> None:
@@ -121,7 +123,15 @@ def _use(base: str, server: subprocess.Popen[bytes]) -> int:
             time.sleep(0.5)
         if status["status"] != "completed":
             sys.exit(f"install-check: the plan failed: {status.get('error')}")
-        for path, needle in ((f"/plans/{plan['id']}/report", "<html"), ("/", "<html"), ("/docs", "swagger")):
+        checks = (
+            (f"/plans/{plan['id']}/report", "<html"),
+            ("/", "<html"),
+            ("/docs", "swagger"),
+            # Swagger UI's files are package data: /docs works offline only if the wheel has them.
+            (f"/docs/assets/{SWAGGER_UI}/swagger-ui-bundle.js", "swaggeruibundle"),
+            ("/docs/assets/docs-init.js", "swaggeruibundle"),
+        )
+        for path, needle in checks:
             answer = http.get(path)
             if answer.status_code != 200 or needle not in answer.text.lower():
                 sys.exit(f"install-check: GET {path} answered {answer.status_code}")

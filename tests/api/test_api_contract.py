@@ -14,6 +14,7 @@ from apihelpers import serve
 from fastapi import FastAPI
 
 from planexe.settings import Settings
+from planexe_api import apidocs
 from planexe_api import errors as api_errors
 from planexe_api.app import create_app
 
@@ -157,3 +158,21 @@ def test_the_error_table_lists_each_code_once() -> None:
     assert len(rows) == len(set(rows))
     api_codes = {c for c, where in emitted_codes().items() if not where.startswith("planexe_api/mcp/")}
     assert api_codes - set(rows) == set()
+
+
+def test_docs_page_and_its_assets_come_from_the_package(app: FastAPI) -> None:
+    async def scenario(client: httpx.AsyncClient, state: object) -> None:
+        page = await client.get("/docs")
+        assert page.status_code == 200 and page.headers["content-security-policy"] == apidocs.CSP
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert assets and all(a.startswith("/") and not a.startswith("//") for a in assets), assets
+        for path in assets:
+            answer = await client.get(path)
+            assert answer.status_code == 200, path
+        bundle = await client.get(
+            f"/docs/assets/swagger-ui-{apidocs.SWAGGER_UI_VERSION}/swagger-ui-bundle.js"
+        )
+        assert bundle.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+        assert (await client.get("/redoc")).status_code == 404  # it loaded from a CDN; gone
+
+    serve(app, scenario)

@@ -16,7 +16,8 @@ import pytest
 from planexe.errors import ConfigError
 from planexe.settings import get_settings
 from planexe.testing.service import Service, service_env
-from planexe_api.security import DASHBOARD_CSP, DOCS_CSP, DOCUMENT_CSP, host_name
+from planexe_api import apidocs
+from planexe_api.security import DASHBOARD_CSP, DOCUMENT_CSP, host_name
 
 FRONT_END = "http://localhost:3000"  # an origin given in PLANEXE_CORS_ORIGINS
 
@@ -189,8 +190,7 @@ def test_html_answers_carry_a_policy_and_refuse_framing(start: Callable[..., Ser
         (f"/plans/{plan_id}/view", DASHBOARD_CSP, "DENY"),
         (f"/plans/{plan_id}/report", DOCUMENT_CSP, "SAMEORIGIN"),
         (f"/plans/{plan_id}/files/report.html", DOCUMENT_CSP, "SAMEORIGIN"),
-        ("/docs", DOCS_CSP, "DENY"),
-        ("/redoc", DOCS_CSP, "DENY"),
+        ("/docs", apidocs.CSP, "DENY"),
     ):
         answer = svc.http.get(path, headers={"Accept": "text/html"})
         assert answer.status_code == 200, path
