@@ -23,6 +23,7 @@ from planexe.plan.assumptions import (
     MakeAssumptions,
     ReviewAssumptions,
 )
+from planexe.plan.audit import SelfAudit
 from planexe.plan.budget import Budget, CostEstimates
 from planexe.plan.compliance import Compliance
 from planexe.plan.data_collection import DataCollection
@@ -121,6 +122,7 @@ STEPS: tuple[type[PlanTask], ...] = (
     ReviewPlan,
     Premortem,
     QuestionsAndAnswers,
+    SelfAudit,
 )
 
 # Intermediate steps whose content a consolidated section already shows in full.

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from planexe.pipeline.base import LLMStep
+from planexe.plan.audit import SelfAudit
 from planexe.plan.common import system_prompt
 from planexe.plan.digest import PlanDigest, digest_brief
 from planexe.plan.review import ReviewPlan
@@ -14,7 +15,7 @@ from planexe.plan.text import Brief, Label, Paragraph, Phrase, Sentence
 
 EXECUTIVE_SUMMARY_SYSTEM = system_prompt("""\
 You are a chief of staff writing the executive summary of this project plan for a busy \
-decision-maker who will read nothing else. Use the plan digest and the review. Open with what the \
+decision-maker who will read nothing else. Use the plan digest, the review and the self-audit. Open with what the \
 project is, what it costs, how long it takes and whether it should go ahead, weighing the challenge \
 to its premise. Then give the key \
 numbers, the decisions the reader must take now, the main risks with the response to each, and the \
@@ -73,7 +74,7 @@ class PitchOutput(BaseModel):
 
 class ExecutiveSummary(LLMStep):
     title = "Executive summary"
-    depends_on = (PlanDigest, ReviewPlan)
+    depends_on = (PlanDigest, ReviewPlan, SelfAudit)
     output_model = ExecutiveSummaryOutput
     system_prompt = EXECUTIVE_SUMMARY_SYSTEM
 
@@ -90,7 +91,7 @@ class ExecutiveSummary(LLMStep):
                 "premise",
             ),
         )
-        return f"{digest}\n\n{self.quote(ReviewPlan)}"
+        return f"{digest}\n\n{self.quote(ReviewPlan, SelfAudit)}"
 
 
 class Pitch(LLMStep):
