@@ -158,6 +158,13 @@ class Settings(BaseSettings):
     recovery_max_age_s: float = Field(
         default=7200, gt=0, description="Interrupted plans older than this are failed instead of resumed."
     )
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description="Unset (the default): plans are kept until deleted. N: runners delete completed, failed "
+        "and cancelled plans that finished more than N days ago (rows, stored files, run directories).",
+    )
     lease_s: float = Field(
         default=30, gt=0, le=3600, description="How long a runner's claim on a plan lasts unrenewed."
     )

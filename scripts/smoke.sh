@@ -5,7 +5,7 @@
 #
 # Submits a plan, polls it to completion, reads its event stream and report,
 # lists its files, exports it (Markdown, CSV, zip), regenerates one of its
-# sections, then submits a second plan, cancels it and resumes it.
+# sections, then submits a second plan, cancels it and resumes it, and deletes both.
 # Set PLANEXE_API_TOKEN if the server requires one. Exits non-zero on failure.
 set -euo pipefail
 
@@ -113,5 +113,19 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' "${AUTH[@]}" "$BASE/plans/$second
 resumed_plan=$(api -X POST "$BASE/plans/$second/resume")
 grep -q '"queued"' <<<"$resumed_plan" || fail "resume did not queue the plan"
 api -X POST "$BASE/plans/$second/cancel" >/dev/null  # leave the server idle
+deadline=$(( $(date +%s) + 60 ))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+  status=$(api "$BASE/plans/$second" | field status)
+  [ "$status" = cancelled ] && break
+  sleep 0.5
+done
+
+say "== delete both plans"
+for plan in "$id" "$second"; do
+  code=$(curl -sS -o /dev/null -w '%{http_code}' "${AUTH[@]}" -X DELETE "$BASE/plans/$plan")
+  [ "$code" = 204 ] || fail "DELETE /plans/$plan answered $code, expected 204"
+  code=$(curl -sS -o /dev/null -w '%{http_code}' "${AUTH[@]}" "$BASE/plans/$plan")
+  [ "$code" = 404 ] || fail "plan $plan still answers $code after DELETE"
+done
 
 say "smoke test passed: $BASE"

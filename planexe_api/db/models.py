@@ -280,6 +280,8 @@ class Worker(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None]  # set at a clean stop; NULL while alive or after a crash
+    # Its PLANEXE_RUNS_DIR, absolute: with host, where the run directories of the plans it ran are.
+    runs_dir: Mapped[str | None] = mapped_column(String(500))
 
 
 class LlmPermitShare(Base):
@@ -295,3 +297,20 @@ class LlmPermitShare(Base):
     demand: Mapped[int] = mapped_column(default=0)  # its calls in flight plus waiting, for the split
     in_flight_until: Mapped[datetime]  # unrenewed, its in_flight stops counting then
     window_until: Mapped[datetime]  # ... and its requests and tokens a window later
+
+
+class PlanDeletion(Base):
+    """A deleted plan's run directory still to be removed (see ``services/housekeeping``).
+
+    The plan's rows are gone; this is the note that the runners of ``host`` with
+    ``runs_dir`` read to remove the directory there, deleted once one has.
+    """
+
+    __tablename__ = "plan_deletions"
+    __table_args__ = (Index("ix_plan_deletions_host", "host", "runs_dir"),)
+
+    plan_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)  # workers.host of a runner that ran it
+    # That runner's workers.runs_dir; "" if it did not record one (any runs_dir on the host).
+    runs_dir: Mapped[str] = mapped_column(String(500), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)

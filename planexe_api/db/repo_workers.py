@@ -16,7 +16,14 @@ from planexe_api.db.models import Worker, WorkerRole
 
 
 def register_worker(
-    session: Session, *, worker_id: str, host: str, pid: int, role: WorkerRole | str, now: datetime
+    session: Session,
+    *,
+    worker_id: str,
+    host: str,
+    pid: int,
+    role: WorkerRole | str,
+    now: datetime,
+    runs_dir: str | None = None,
 ) -> Worker:
     """Insert the worker, or revive a row with the same id (a stopped or presumed-dead one)."""
     worker = session.get(Worker, worker_id, populate_existing=True)
@@ -26,6 +33,7 @@ def register_worker(
     worker.host = host
     worker.pid = pid
     worker.role = WorkerRole(role).value
+    worker.runs_dir = runs_dir
     worker.started_at = now
     worker.heartbeat_at = now
     worker.stopped_at = None

@@ -27,7 +27,7 @@ from planexe_api.schemas import (
     RerunCreate,
     RerunOut,
 )
-from planexe_api.services import plan_actions, plan_rerun
+from planexe_api.services import plan_actions, plan_delete, plan_rerun
 from planexe_api.services.plan_actions import (
     CURSOR_MAX_CHARS,
     IDEMPOTENCY_KEY_MAX_CHARS,
@@ -105,6 +105,15 @@ async def get_plan(plan_id: str, state: State) -> PlanOut:
     """Status, progress, tasks running now, attempt, LLM usage, the ETA of a plan that has not
     ended (how it is computed is in ``eta.basis``) and, on failure, the reason."""
     return await plan_actions.get_plan(state, plan_id)
+
+
+@router.delete("/{plan_id}", status_code=204, response_class=Response)
+async def delete_plan(plan_id: str, state: State) -> Response:
+    """Delete a plan: its rows (events, files, usage), stored files and run directories, on every
+    machine (another host's runner removes its copy within a heartbeat). 409 ``plan_running`` while
+    it runs: cancel it first. A second DELETE answers 404 ``plan_not_found``: it is gone either way."""
+    await plan_delete.delete_plan(state, plan_id)
+    return Response(status_code=204)
 
 
 @router.post("/{plan_id}/cancel", response_model=PlanOut)

@@ -254,6 +254,11 @@ class TraceCache:
         self._traces: OrderedDict[str, PlanTrace] = OrderedDict()
         self._lock = threading.Lock()  # the LRU order; traces are changed only by their readers' thread
 
+    def forget(self, plan_id: str) -> None:
+        """Drop the plan's trace (it was deleted)."""
+        with self._lock:
+            self._traces.pop(plan_id, None)
+
     async def get(self, store: Store, plan_id: str, last_seq: int) -> PlanTrace:
         """The plan's trace with every event up to ``last_seq`` (the plan row's ``last_event_seq``)."""
         with self._lock:

@@ -22,6 +22,7 @@ from planexe_api.db import repo_leases, repo_workers
 from planexe_api.db.errors import StoreError
 from planexe_api.db.models import WorkerRole, utcnow
 from planexe_api.metrics import Metrics
+from planexe_api.services.housekeeping import Housekeeping
 from planexe_api.services.permits import RunnerPermits
 from planexe_api.services.pipeline_execution_service import PipelineExecutionService
 from planexe_api.services.plan_run import Claim, PlanRun, RunDeps
@@ -72,6 +73,7 @@ class Runner:
         self._sweep_after = 0.0  # time.monotonic() before which this runner does not sweep
         self.log = log.bind(worker_id=self.worker_id)
         self.permits = RunnerPermits(settings, store, self.worker_id, self.plan_rank)
+        self.housekeeping = Housekeeping(store, settings)
         execution.child_env.update(self.permits.child_env)
 
     def plan_rank(self, plan_id: str) -> tuple[float, ...]:
@@ -105,6 +107,7 @@ class Runner:
                 pid=os.getpid(),
                 role=self.role,
                 now=now,
+                runs_dir=str(self.settings.runs_dir.resolve()),
             ),
             write=True,
         )
@@ -113,6 +116,7 @@ class Runner:
         self._tg = tg
         tg.start_soon(self._claim_loop)
         tg.start_soon(self._heartbeat_loop)
+        tg.start_soon(self._housekeeping_loop)
         self.log.info("runner_started", max_concurrent_plans=self.settings.max_concurrent_plans)
 
     async def stop(self) -> None:
@@ -181,6 +185,12 @@ class Runner:
                 # If the database was away, no runner could renew and every lease may have run
                 # out: sweeping at once would take live runners' plans. Give them a lease to renew.
                 self._sweep_after = time.monotonic() + self.settings.lease_s
+
+    async def _housekeeping_loop(self) -> None:
+        # Its own loop: removing a large run directory must never delay a lease renewal.
+        while not self._stopping:
+            await self.housekeeping.round()
+            await anyio.sleep(self.settings.heartbeat_s)
 
     async def _heartbeat(self) -> None:
         now = utcnow()

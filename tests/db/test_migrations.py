@@ -27,6 +27,7 @@ TABLES = {
     "llm_permit_shares",
     "plan_llm_calls",
     "plan_file_versions",
+    "plan_deletions",
 }
 
 
