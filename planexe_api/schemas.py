@@ -12,6 +12,8 @@ from planexe.pipeline.rundir import MAX_PROMPT_CHARS, clean_prompt
 from planexe_api.db.models import LlmUsage, Plan, PlanFile, PlanFileVersion
 from planexe_api.db.storable import StorableText
 
+PRIORITY_MIN, PRIORITY_MAX, PRIORITY_DEFAULT = -10, 10, 0  # of POST /plans: higher is claimed first
+
 
 class PlanCreate(BaseModel):
     model_config = ConfigDict(
@@ -37,6 +39,14 @@ class PlanCreate(BaseModel):
         ge=1,
         le=10**12,
         description="Budget in LLM tokens, prompt and answer together; as max_cost. Unset: PLANEXE_PLAN_MAX_TOKENS.",
+    )
+    priority: int = Field(
+        default=PRIORITY_DEFAULT,
+        ge=PRIORITY_MIN,
+        le=PRIORITY_MAX,
+        description=f"{PRIORITY_MIN}..{PRIORITY_MAX}; higher runs first: every runner claims the queued plan "
+        "with the highest priority, then the oldest, and its LLM calls go first when the provider's "
+        "limits are shared. A steady stream of higher-priority plans can keep a lower one waiting.",
     )
 
     @field_validator("prompt")
@@ -125,6 +135,7 @@ class PlanOut(BaseModel):
     prompt: str
     detail: str
     llm_model: str | None
+    priority: int = Field(default=PRIORITY_DEFAULT, description="Higher is claimed first (POST /plans).")
     attempt: int = Field(
         description="Runs since a person last queued the plan (create or resume); counts towards "
         "PLANEXE_MAX_ATTEMPTS."
@@ -166,6 +177,7 @@ class PlanOut(BaseModel):
             prompt=plan.prompt,
             detail=plan.detail,
             llm_model=plan.llm_model,
+            priority=plan.priority,
             attempt=plan.attempt,
             run=plan.fencing_token,  # the run number the pipeline writes into every event
             cancel_requested=plan.cancel_requested,
@@ -326,3 +338,54 @@ class RerunOut(BaseModel):
         description="Stored files now kept as earlier versions (GET /plans/{id}/files?versions=true)."
     )
     feedback: str | None
+
+
+REPLAY_LIMIT_DEFAULT, REPLAY_LIMIT_MAX = 20, 100  # plans one POST /plans/resume may resume
+
+
+class PlanReplay(BaseModel):
+    """Body of POST /plans/resume: which failed or cancelled plans to queue again."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"status": "failed", "error_code": "timeout", "limit": 20}},
+    )
+
+    status: Literal["failed", "cancelled"] = Field(default="failed", description="Plans in this status.")
+    error_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Only plans that failed with this code (api.md, Failure codes), e.g. timeout.",
+    )
+    since: datetime | None = Field(
+        default=None, description="Only plans that ended at or after this time (ISO 8601 with a zone)."
+    )
+    limit: int = Field(
+        default=REPLAY_LIMIT_DEFAULT,
+        ge=1,
+        le=REPLAY_LIMIT_MAX,
+        description=f"At most this many plans, the oldest first (at most {REPLAY_LIMIT_MAX} per request).",
+    )
+
+    @field_validator("since")
+    @classmethod
+    def _since(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2030-01-07T09:00:00Z")
+        return value
+
+
+class SkippedPlan(BaseModel):
+    id: str
+    code: str = Field(description="Why it was not resumed: the error single resume would answer.")
+    message: str
+
+
+class ReplayOut(BaseModel):
+    matched: int = Field(description="Plans that matched the filter (at most limit).")
+    resumed: list[str] = Field(description="Ids queued again, in the order they were resumed.")
+    skipped: list[SkippedPlan] = Field(
+        description="Plans that matched but could not be resumed; they match again next time."
+    )

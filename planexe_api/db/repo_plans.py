@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -276,3 +276,22 @@ def find_recent_identical(
         .execution_options(populate_existing=True)
     )
     return session.scalars(stmt).first()
+
+
+def find_for_replay(
+    session: Session,
+    *,
+    statuses: Sequence[PlanStatus | str],
+    error_code: str | None = None,
+    since: datetime | None = None,
+    limit: int,
+) -> list[str]:
+    """Ids of plans in ``statuses`` (with ``error_code``, finished at or after ``since``), the
+    oldest finished first, at most ``limit``: what a bulk resume resumes."""
+    ended = func.coalesce(Plan.finished_at, Plan.updated_at)
+    stmt = select(Plan.id).where(Plan.status.in_([PlanStatus(s).value for s in statuses]))
+    if error_code is not None:
+        stmt = stmt.where(Plan.error_code == error_code)
+    if since is not None:
+        stmt = stmt.where(ended >= since)
+    return list(session.scalars(stmt.order_by(ended, Plan.id).limit(limit)))

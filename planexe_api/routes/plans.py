@@ -22,12 +22,14 @@ from planexe_api.schemas import (
     PlanCreate,
     PlanListOut,
     PlanOut,
+    PlanReplay,
     PlanResume,
     PlanRetry,
+    ReplayOut,
     RerunCreate,
     RerunOut,
 )
-from planexe_api.services import plan_actions, plan_delete, plan_rerun
+from planexe_api.services import plan_actions, plan_delete, plan_replay, plan_rerun
 from planexe_api.services.plan_actions import (
     CURSOR_MAX_CHARS,
     IDEMPOTENCY_KEY_MAX_CHARS,
@@ -80,6 +82,15 @@ async def create_plan(
     return out
 
 
+@router.post("/resume", response_model=ReplayOut)
+async def resume_plans(body: PlanReplay, state: State) -> ReplayOut:
+    """Resume, in bulk, the failed (or cancelled) plans a filter matches: ``error_code``, ``since``
+    (ended at or after), ``limit`` (at most 100, the oldest first). Each is resumed as
+    ``POST /plans/{id}/resume`` would; the answer lists the ids ``resumed`` and those ``skipped``,
+    with the code and message a single resume gave. Skipped plans match again next time."""
+    return await plan_replay.resume_matching(state, body)
+
+
 @router.get("", response_model=PlanListOut, responses=errors(400))
 async def list_plans(
     state: State,
@@ -107,7 +118,7 @@ async def get_plan(plan_id: str, state: State) -> PlanOut:
     return await plan_actions.get_plan(state, plan_id)
 
 
-@router.delete("/{plan_id}", status_code=204, response_class=Response)
+@router.delete("/{plan_id}", status_code=204, response_class=Response, responses=errors(409))
 async def delete_plan(plan_id: str, state: State) -> Response:
     """Delete a plan: its rows (events, files, usage), stored files and run directories, on every
     machine (another host's runner removes its copy within a heartbeat). 409 ``plan_running`` while

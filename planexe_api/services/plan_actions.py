@@ -161,6 +161,7 @@ async def create_plan(
                 llm_model=body.llm_model,
                 parameters={**(parameters or {}), **({budgets.BUDGET_KEY: budget} if budget else {})} or None,
                 idempotency_key=idempotency_key or None,
+                priority=body.priority,
             )
         except DuplicateIdempotencyKey:
             existing = repo_plans.find_by_idempotency_key(session, idempotency_key or "")
@@ -183,10 +184,11 @@ def _replay(session: Session, existing: Plan, body: PlanCreate) -> PlanOut:
         given is None or asked.get(name) == given
         for name, given in (("max_cost", body.max_cost), ("max_tokens", body.max_tokens))
     )
-    if (existing.prompt, existing.detail, existing.llm_model) != (
+    if (existing.prompt, existing.detail, existing.llm_model, existing.priority) != (
         body.prompt,
         body.detail,
         body.llm_model,
+        body.priority,
     ) or not same_budget:
         raise Conflict(
             "this Idempotency-Key was already used for a different request; use a new key for a new plan",
@@ -326,6 +328,7 @@ async def retry_plan(
         llm_model=llm_model or old.llm_model,
         max_cost=budget.get("max_cost"),
         max_tokens=budget.get("max_tokens"),
+        priority=old.priority,
     )
     return await create_plan(state, body, idempotency_key, parameters={"retry_of": plan_id})
 
