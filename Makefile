@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/memory.py $(BENCH_ARGS)
 	$(BIN)/python bench/shared_limits.py $(BENCH_ARGS)
 	$(BIN)/python bench/many_plans.py $(BENCH_ARGS)
+	$(BIN)/python bench/warm_spare.py --repeat 5
 	$(BIN)/python bench/body_limit.py $(BENCH_ARGS)
 
 # Kills and freezes against two workers on PostgreSQL, then the crash-consistency invariants

@@ -46,7 +46,7 @@ from sqlalchemy.pool import NullPool
 from planexe.pipeline.events import read_events
 from planexe.pipeline.rundir import EVENTS_FILE
 from planexe.testing.llm_server import llm_server
-from planexe.testing.processes import pipeline_processes, roots
+from planexe.testing.processes import orphaned_spares, pipeline_processes, roots
 from planexe.testing.service import Service, service_env
 from planexe_api.db.migrate import upgrade
 from planexe_api.db.models import LlmUsage, Plan, PlanEvent, PlanFile
@@ -99,6 +99,7 @@ class Soak:
             "PLANEXE_LEASE_S": str(LEASE_S),
             "PLANEXE_MAX_CONCURRENT_PLANS": "2",
             "PLANEXE_LOG_LEVEL": "warning",
+            "PLANEXE_WARM_SPARE": "true" if args.warm_spare else "false",
         }
         self.api = self._service("api", "serve", PLANEXE_RUNNER="false")
         self.workers = [self._service(f"worker-{n}", "worker") for n in ("a", "b")]
@@ -181,7 +182,7 @@ class Soak:
         census.join()
         for service in [*self.workers, self.api]:
             service.close()
-        leftover = [c.pid for c in pipeline_processes(self.root)]
+        leftover = [c.pid for c in pipeline_processes(self.root)] + orphaned_spares()
         return {
             "chaos_s": round(chaos_s, 1),
             "drain_s": round(time.monotonic() - started - chaos_s, 1),
@@ -316,6 +317,9 @@ def main() -> int:
         "--interval", type=lambda v: tuple(float(x) for x in v.split(":")), default=(5.0, 15.0)
     )
     parser.add_argument(
+        "--warm-spare", action="store_true", help="runners keep a warm spare pipeline (PLANEXE_WARM_SPARE)"
+    )
+    parser.add_argument(
         "--drain-s", type=float, default=240.0, help="time allowed to finish after the faults"
     )
     parser.add_argument(
@@ -325,7 +329,7 @@ def main() -> int:
         ),
     )
     args = parser.parse_args()
-    header("soak", minutes=args.minutes, seed=args.seed, interval=args.interval)
+    header("soak", minutes=args.minutes, seed=args.seed, interval=args.interval, warm_spare=args.warm_spare)
     db_url, handle = fresh_database(args.postgres)
     try:
         with (

@@ -172,6 +172,11 @@ class Settings(BaseSettings):
     poll_s: float = Field(
         default=0.5, gt=0, le=60, description="How often an idle runner looks for queued plans."
     )
+    warm_spare: bool = Field(
+        default=False,
+        description="Keep one pipeline process per runner started and imported ahead, so a plan's "
+        "child skips Python's start and imports; false (the default): start each child fresh.",
+    )
     task_isolation: Literal["process", "thread"] = Field(
         default="thread",
         description="How a plan's LLM steps run: thread (threads of the pipeline process; a step past "

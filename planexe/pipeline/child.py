@@ -124,6 +124,28 @@ def main(dag: Dag, argv: Sequence[str] | None = None, prog: str = "python -m pla
     return int(result.exit_code)
 
 
+def standby(dag: Dag, argv: Sequence[str]) -> int:
+    """Be a ready pipeline process: warm up, wait for the supervisor's order, then run it.
+
+    ``argv`` is ``--standby --parent-pid PID``: the process dies with its runner from the
+    start, whether or not it is ever given a plan (see ``standby.py``).
+    """
+    from planexe.pipeline import standby as ready
+
+    args = argparse.ArgumentParser(prog="python -m planexe.plan --standby")
+    args.add_argument("--standby", action="store_true")
+    args.add_argument("--parent-pid", type=int, required=True)
+    parent = args.parse_args(argv).parent_pid
+    die_with_parent(expected_parent=parent)
+    ready.warm(dag)
+    order = ready.wait_for_order()
+    if order is None:
+        return 0  # the runner stopped (or replaced us) before a plan came
+    run_argv, log_path = order
+    ready.adopt_log(log_path)
+    return main(dag, run_argv)
+
+
 def exit_now(code: int) -> None:
     """End the process without interpreter teardown.
 

@@ -32,6 +32,7 @@ from planexe_api.services.pipeline_execution_service import PipelineExecutionSer
 from planexe_api.services.plan_signals import PlanSignals
 from planexe_api.services.plan_sync import PlanSync, Stored, read_stored, restore_calls, restore_outputs
 from planexe_api.services.process_registry import ProcessRegistry
+from planexe_api.services.spare import SparePipeline
 from planexe_api.services.store import Store, through_outage
 from planexe_api.services.supervisor import ChildOutcome, StopReason, StopRequest, supervise
 
@@ -87,6 +88,7 @@ class RunDeps:
     worker_id: str
     wake: Callable[[], None]  # a slot or a queued plan appeared: look for work now
     metrics: Metrics | None = None
+    spare: SparePipeline | None = None  # a pipeline process kept ready (PLANEXE_WARM_SPARE)
 
 
 class PlanRun:
@@ -171,6 +173,7 @@ class PlanRun:
                 timeout_s=d.settings.plan_timeout_s,
                 grace_s=d.settings.cancel_grace_s,
                 stop=self.stop,
+                spare=d.spare,
             )
             tg.cancel_scope.cancel()
         return outcome

@@ -29,6 +29,7 @@ from planexe_api.services.plan_run import Claim, PlanRun, RunDeps
 from planexe_api.services.plan_signals import PlanSignals
 from planexe_api.services.process_registry import ProcessRegistry
 from planexe_api.services.recovery import recover_on_startup, sweep_expired
+from planexe_api.services.spare import SparePipeline
 from planexe_api.services.store import Store
 from planexe_api.services.supervisor import StopReason
 
@@ -63,6 +64,7 @@ class Runner:
             worker_id=self.worker_id,
             wake=self.wake,
             metrics=metrics,
+            spare=SparePipeline() if settings.warm_spare else None,
         )
         # By plan and run: a runner frozen past its lease may claim a plan again while the run
         # it had (now fenced out) is still stopping.
@@ -75,6 +77,8 @@ class Runner:
         self.permits = RunnerPermits(settings, store, self.worker_id, self.plan_rank)
         self.housekeeping = Housekeeping(store, settings)
         execution.child_env.update(self.permits.child_env)
+        if self.deps.spare is not None:
+            self.deps.spare.env = execution.build_env()  # what every child of this runner gets
 
     def plan_rank(self, plan_id: str) -> tuple[float, ...]:
         """Whose LLM calls go first when permits are scarce: higher priority, then the older plan."""
@@ -113,6 +117,8 @@ class Runner:
         )
         await recover_on_startup(self.store, self.settings, self.worker_id)
         await self.permits.start(tg)
+        if self.deps.spare is not None:
+            await self.deps.spare.start()
         self._tg = tg
         tg.start_soon(self._claim_loop)
         tg.start_soon(self._heartbeat_loop)
@@ -128,6 +134,8 @@ class Runner:
         with anyio.move_on_after(self.settings.cancel_grace_s + 15):
             while self.runs:
                 await anyio.sleep(0.05)
+        if self.deps.spare is not None:
+            await self.deps.spare.close()
         await self.permits.stop()
         try:
             await self.store.run(

@@ -23,6 +23,7 @@ from planexe.log import get_logger
 from planexe.pipeline.procutil import signal_group
 from planexe_api.services.pipeline_execution_service import LaunchSpec
 from planexe_api.services.process_registry import ChildInfo, ProcessRegistry
+from planexe_api.services.spare import SparePipeline
 
 log = get_logger(__name__)
 
@@ -91,18 +92,22 @@ async def supervise(
     grace_s: float,
     stop: StopRequest,
     on_started: Callable[[ChildInfo], None] | None = None,
+    spare: SparePipeline | None = None,
 ) -> ChildOutcome:
     plog = log.bind(plan_id=plan_id, run=run, attempt=attempt)
     started = time.monotonic()
-    with launch.log_path.open("ab") as log_file:
-        process = await anyio.open_process(
-            launch.argv,
-            stdin=subprocess.PIPE,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=launch.env,
-            start_new_session=True,
-        )
+    process = await spare.take(launch) if spare is not None else None
+    warm = process is not None
+    if process is None:
+        with launch.log_path.open("ab") as log_file:
+            process = await anyio.open_process(
+                launch.argv,
+                stdin=subprocess.PIPE,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=launch.env,
+                start_new_session=True,
+            )
     # From here every path leaves through the finally below: nothing started escapes supervision.
     info = ChildInfo(plan_id=plan_id, run=run, pid=process.pid, pgid=process.pid, attempt=attempt)
     reason = StopReason.EXITED
@@ -110,7 +115,7 @@ async def supervise(
     try:
         registry.register(info)
         registered = True
-        plog.info("child_started", pid=process.pid, worker_id=launch.worker_id)
+        plog.info("child_started", pid=process.pid, worker_id=launch.worker_id, warm=warm)
         if on_started is not None:
             on_started(info)
         with anyio.move_on_after(timeout_s) as deadline:
