@@ -8,7 +8,7 @@ from pathlib import Path
 
 from planexe import cli
 
-EXPECTED = {"run", "graph", "demo", "serve", "worker", "mcp", "db", "llm-server", "local-llm"}
+EXPECTED = {"run", "graph", "demo", "serve", "worker", "mcp", "plans", "db", "llm-server", "local-llm"}
 
 
 def test_every_command_is_registered_and_loads() -> None:

@@ -106,6 +106,17 @@ def test_no_arrow_points_back_up(source: str, forbidden: str) -> None:
     assert _offenders(source, forbidden) == []
 
 
+def test_the_command_line_client_knows_only_http() -> None:
+    # `planexe plans` is a client of the REST API: none of the service's code, only its answers.
+    outside = [
+        arrow
+        for arrow in _offenders("planexe_api.client", "planexe_api")
+        if not arrow.split(" -> ")[1].startswith("planexe_api.client")
+    ]
+    assert outside == []
+    assert "planexe_api.client.api" in ARROWS["planexe_api.client.command"]
+
+
 def test_the_analysis_sees_real_arrows() -> None:
     # A guard on the guard: if the parser missed imports, the checks above would pass vacuously.
     assert "planexe.pipeline.base" in ARROWS["planexe.plan.dag"]
