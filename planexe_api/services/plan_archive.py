@@ -4,6 +4,7 @@ Layout, under a folder named for the plan:
 
     <id>/status.json      the plan as GET /plans/{id} shows it (status, usage, error)
     <id>/outputs/<name>   every stored output, as GET /plans/{id}/files/<name> serves it
+    <id>/versions/<n>/<name>  the earlier versions a rerun replaced (GET ...?version=<n>)
     <id>/report.md        the report as Markdown (completed plans)
     <id>/schedule.csv     the schedule as CSV (once the Schedule step has finished)
     <id>/events.jsonl     the event log, one JSON object a line: id, kind, created_at, data
@@ -31,7 +32,7 @@ from functools import partial
 import anyio
 
 from planexe.log import get_logger
-from planexe_api.db import repo_events, repo_files
+from planexe_api.db import repo_events, repo_files, repo_versions
 from planexe_api.db.models import PlanStatus
 from planexe_api.errors import ApiError, Conflict
 from planexe_api.schemas import PlanOut
@@ -121,6 +122,16 @@ async def archive_chunks(state: AppState, archive: Archive) -> AsyncIterator[byt
             stored = await store.run(partial(repo_files.get_file, plan_id=plan_id, name=meta.name))
             if stored is not None:  # gone since the listing: a delete under way
                 yield await add(f"outputs/{stored.name}", stored.content, stored.created_at)
+        for earlier in await store.run(lambda s: repo_versions.list_versions(s, plan_id)):
+            version = await store.run(
+                partial(
+                    repo_versions.get_version, plan_id=plan_id, name=earlier.name, version=earlier.version
+                )
+            )
+            if version is not None:
+                yield await add(
+                    f"versions/{version.version}/{version.name}", version.content, version.created_at
+                )
         for name, build in (
             ("report.md", plan_export.report_markdown),
             ("schedule.csv", plan_export.schedule_export),

@@ -106,6 +106,16 @@ def test_a_plan_from_create_to_delete(service, tmp_path: Path) -> None:
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout.startswith(f"rerun 1 of {plan_id} queued") and " report" in rerun.stdout
     assert planexe(svc, "watch", plan_id).returncode == 0
+    # The archive now holds the outputs the rerun replaced too, as their earlier versions.
+    again = tmp_path / "again.zip"
+    assert planexe(svc, "download", plan_id, "-o", str(again)).returncode == 0
+    with zipfile.ZipFile(again) as zf:
+        earlier = zf.read(f"{plan_id}/versions/1/cost_estimates.json")
+        current = zf.read(f"{plan_id}/outputs/cost_estimates.json")
+    assert (
+        earlier == svc.http.get(f"/plans/{plan_id}/files/cost_estimates.json", params={"version": 1}).content
+    )
+    assert current == svc.http.get(f"/plans/{plan_id}/files/cost_estimates.json").content != earlier
     unknown = planexe(svc, "rerun", plan_id, "no_such_task")
     assert unknown.returncode == 1 and "(unknown_task)" in unknown.stderr
 
