@@ -29,6 +29,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from planexe_api import startup
     from planexe_api.app import create_app
+    from planexe_api.draining import DrainingServer, draining_flag
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
@@ -44,13 +45,14 @@ def serve(args: argparse.Namespace) -> int:
             f"PlanExe is starting on http://{startup.url_host(args.host)}:{port}  (API docs: /docs)",
             flush=True,
         )
+        app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings),
+            app,
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(settings.cancel_grace_s + 20),
         )
-        uvicorn.Server(config).run(sockets=[sock])
+        DrainingServer(config, draining_flag(app)).run(sockets=[sock])
     finally:
         sock.close()
     return 0

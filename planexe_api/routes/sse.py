@@ -33,6 +33,7 @@ from planexe.log import get_logger
 from planexe_api.db import repo_events, repo_plans
 from planexe_api.db.errors import StoreError, StoreUnavailable
 from planexe_api.db.models import PlanStatus
+from planexe_api.draining import draining_flag
 from planexe_api.errors import ApiError
 from planexe_api.state import AppState
 
@@ -143,6 +144,9 @@ class EventStream:
                 yield sse_event(end_id, "end", {"status": page.status.value})
                 return
             if await self.request.is_disconnected():
+                return
+            if draining_flag(self.request.app).is_set():
+                yield b": the server is stopping; reconnect with Last-Event-ID\n\n"
                 return
             # Woken at once when this process commits the plan's events; the timeout is the
             # poll for plans that another replica runs.

@@ -165,3 +165,29 @@ def test_signals_set_after_listen_are_not_missed() -> None:
         assert not second.is_set()
 
     anyio.run(main)
+
+
+def test_a_stopping_server_ends_its_streams_and_asks_clients_to_reconnect(app: FastAPI) -> None:
+    # A running plan's stream never ends by itself; once the server is draining it must.
+    from planexe_api.draining import draining_flag
+
+    async def main() -> None:
+        async with app.router.lifespan_context(app):
+            state = app.state.planexe
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+                plan_id = (await client.post("/plans", json={"prompt": "Open a bakery"})).json()["id"]
+                claimed = await state.store.run(
+                    lambda s: claim_next(s, worker_id="w", lease_s=30, now=utcnow()), write=True
+                )
+                assert claimed is not None
+                draining_flag(app).set()
+                try:
+                    with anyio.fail_after(30):
+                        body = (await client.get(f"/plans/{plan_id}/events")).text
+                finally:
+                    draining_flag(app).clear()
+        assert "end" not in [kind for kind, _ in _parse(body)]
+        assert body.rstrip().endswith(": the server is stopping; reconnect with Last-Event-ID")
+
+    anyio.run(main)
