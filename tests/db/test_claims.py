@@ -151,7 +151,7 @@ class TestLease:
         plan_id = store.add_plan()
         store.claim("w1")
         with store.write() as session:
-            with pytest.raises(ValueError, match="completed, failed or cancelled"):
+            with pytest.raises(ValueError, match="needs a final status"):
                 finish_plan(session, plan_id=plan_id, token=1, status="queued", now=at(50))
             assert update_progress(
                 session, plan_id=plan_id, token=1, done=3, total=9, running_tasks=["A", "B"]

@@ -77,7 +77,7 @@ def test_plan_round_trip_and_validation(tmp_path: Path) -> None:
     write_plan(tmp_path, spec)
     assert read_plan(tmp_path) == spec
     (tmp_path / "plan.json").write_text(json.dumps({"prompt": "  "}))
-    with pytest.raises(PipelineError, match="no prompt"):
+    with pytest.raises(PipelineError, match="prompt must not be empty"):
         read_plan(tmp_path)
     (tmp_path / "plan.json").write_text(json.dumps({"prompt": "x", "detail": "huge"}))
     with pytest.raises(PipelineError, match="detail"):

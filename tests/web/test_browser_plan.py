@@ -64,7 +64,7 @@ def test_log_in_submit_from_the_form_and_watch_it_complete(make_service, new_pag
     panel = page.get_by_role("region", name="Purpose")
     expect(panel.get_by_role("heading", name="LLM calls")).to_be_visible()
     expect(panel.get_by_role("cell", name="offline").first).to_be_visible()
-    expect(panel.get_by_role("link", name="setup")).to_be_visible()  # its place in the DAG
+    expect(panel.get_by_role("link", name="safety_gate")).to_be_visible()  # its place in the DAG
     shoot(page, "plan-task", full_page=False)
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
