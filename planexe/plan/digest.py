@@ -54,7 +54,8 @@ class PlanDigestOutput(BaseModel):
     title: str
     purpose: str
     goal: str
-    strategy: str = Field(description="The chosen scenario: its name, strategy and decisions.")
+    # The newer fields have defaults: a run directory made before them keeps its digest readable.
+    strategy: str = Field(default="", description="The chosen scenario: its name, strategy and decisions.")
     locations: list[str]
     currency: str
     assessment: str
@@ -79,9 +80,12 @@ class PlanDigestOutput(BaseModel):
     key_documents: list[str]
     data_to_collect: list[str]
     premise: list[str] = Field(
-        description="The challenge to the premise: its verdict, then what must be true."
+        default_factory=list,
+        description="The challenge to the premise: its verdict, then what must be true.",
     )
-    premise_objections: list[str] = Field(description="The strongest objections to the premise.")
+    premise_objections: list[str] = Field(
+        default_factory=list, description="The strongest objections to the premise."
+    )
 
     def prompt_digest(self, only: Iterable[str] = ()) -> str:
         """The digest as the closing steps read it: each list cut to its first items, each item short.

@@ -45,3 +45,11 @@ def test_the_report_shows_it_right_after_the_request_check(recorded_plan: Record
     premise = premise_of(recorded_plan)
     section = report[report.index('id="challenge_premise"') :]
     assert section.index(premise.must_be_true[0].test) < section.index('id="identify_purpose"')
+
+
+def test_a_digest_written_before_the_premise_and_strategy_still_loads(recorded_plan: RecordedPlan) -> None:
+    from planexe.plan.digest import PlanDigest, PlanDigestOutput
+
+    digest = PlanDigest(run_dir=str(recorded_plan.run_dir)).load(PlanDigest)
+    older = digest.model_dump(exclude={"premise", "premise_objections", "strategy"})
+    assert PlanDigestOutput.model_validate(older).premise == []
