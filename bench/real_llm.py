@@ -21,6 +21,7 @@ import argparse
 import copy
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S, help="PLANEXE_LLM_TIMEOUT_S")
     p.add_argument("--baseline", type=int, default=0, metavar="N", help="before/after samples of one call")
     p.add_argument("--run-dir", type=Path, default=None, help="keep the run here (default: a temp dir)")
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="run nothing: print the figures of an earlier run kept with --run-dir",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -153,9 +161,15 @@ def run_plan(base_url: str, run_dir: Path, args: argparse.Namespace) -> tuple[in
     return code, time.perf_counter() - started
 
 
+def median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
+
+
 def figures_of(run_dir: Path) -> dict[str, Any]:
     events, _ = read_events(run_dir / EVENTS_FILE)
-    calls = [e for e in events if e["kind"] == "llm_call"]
+    # An answer taken from a checkpoint (the same prompt asked twice, or an earlier run's) is no call.
+    reused = [e for e in events if e["kind"] == "llm_call" and e.get("cached")]
+    calls = [e for e in events if e["kind"] == "llm_call" and not e.get("cached")]
     ok = [e for e in calls if e["outcome"] == "ok"]
     outcomes = Counter(e["outcome"] for e in calls)
     repairs = Counter(r for e in calls for r in e.get("repairs", []))
@@ -173,6 +187,7 @@ def figures_of(run_dir: Path) -> dict[str, Any]:
         "tasks_succeeded": sum(e["kind"] == "task_succeeded" for e in events),
         "calls": len(ok),
         "attempts": len(calls),
+        "answers_reused": len(reused),
         "attempts_per_call": len(calls) / len(ok) if ok else None,
         "outcomes": dict(outcomes),
         "truncations": outcomes.get("truncated", 0),
@@ -187,10 +202,15 @@ def figures_of(run_dir: Path) -> dict[str, Any]:
         ],
         "estimate_over_actual": {
             "min": min(ratios) if ratios else None,
-            "median": sorted(ratios)[len(ratios) // 2] if ratios else None,
+            "median": median(ratios),
             "max": max(ratios) if ratios else None,
         },
         "call_seconds_median": sorted(e["duration_s"] for e in ok)[len(ok) // 2] if ok else None,
+        # Answer tokens over the call's time (reading the prompt included), with the other slot busy.
+        "answer_tokens_per_s_median": median(
+            [int(e.get("completion_tokens") or 0) / e["duration_s"] for e in ok if e["duration_s"] > 0]
+        ),
+        "run_s": (events[-1]["ts"] - events[0]["ts"]) if events else None,
         "slowest_steps": sorted(by_step.items(), key=lambda kv: -kv[1])[:5],
     }
 
@@ -202,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         "real_llm", detail=args.detail, workers=args.workers, threads=args.threads, baseline=args.baseline
     )
     figures: dict[str, Any] = {"machine": info, "options": vars(args) | {"run_dir": str(args.run_dir)}}
+    if args.report is not None:
+        plan = figures_of(args.report)
+        code, wall = plan["exit_code"], plan["run_s"] or 0.0
+        figures |= {"report_of": str(args.report)}
+        return report(args, figures, plan, code, wall)
     with tempfile.TemporaryDirectory(prefix="planexe-real-llm-") as tmp:
         run_dir = args.run_dir or Path(tmp) / "run"
         # local-llm's defaults: the bench sets no --ctx, --parallel or --max-tokens (and --threads
@@ -217,11 +242,19 @@ def main(argv: list[str] | None = None) -> int:
                 )
             code, wall = run_plan(base_url, run_dir, args)
         plan = figures_of(run_dir)
-    figures |= {"wall_s": wall, "pipeline_exit": code, "plan": plan, "bench_s": watch.elapsed()}
+    figures |= {"bench_s": watch.elapsed()}
+    return report(args, figures, plan, code, wall)
+
+
+def report(
+    args: argparse.Namespace, figures: dict[str, Any], plan: dict[str, Any], code: int, wall: float
+) -> int:
+    figures |= {"wall_s": wall, "pipeline_exit": code, "plan": plan}
     rows = [
         ["wall time", f"{wall:.0f} s"],
         ["exit code / report", f"{code} / {'written' if plan['report_written'] else 'missing'}"],
         ["LLM calls / attempts", f"{plan['calls']} / {plan['attempts']}"],
+        ["answers reused (same prompt)", plan["answers_reused"]],
         ["attempts per call", plan["attempts_per_call"]],
         ["truncations / context errors", f"{plan['truncations']} / {plan['context_exceeded']}"],
         ["repaired answers", json.dumps(plan["repairs"])],
@@ -229,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         ["largest prompt (server count)", plan["largest_prompt_tokens"]],
         ["estimate / server count (median)", plan["estimate_over_actual"]["median"]],
         ["median call", f"{plan['call_seconds_median']} s"],
+        ["answer tokens per second of a call (median)", plan["answer_tokens_per_s_median"]],
     ]
     print(table(rows, ["figure", "value"]))
     for item in plan["largest_prompts"]:
