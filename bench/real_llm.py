@@ -165,6 +165,21 @@ def median(values: list[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
+def closest_to_cap(ok: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The answer that came nearest its max_tokens: how much room the derived caps leave."""
+    capped = [e for e in ok if e.get("max_tokens") and e.get("completion_tokens")]
+    if not capped:
+        return None
+    e = max(capped, key=lambda e: e["completion_tokens"] / e["max_tokens"])
+    share = e["completion_tokens"] / e["max_tokens"]
+    return {
+        "step": e["step"],
+        "tokens": e["completion_tokens"],
+        "max_tokens": e["max_tokens"],
+        "share": round(share, 3),
+    }
+
+
 def figures_of(run_dir: Path) -> dict[str, Any]:
     events, _ = read_events(run_dir / EVENTS_FILE)
     # An answer taken from a checkpoint (the same prompt asked twice, or an earlier run's) is no call.
@@ -211,6 +226,7 @@ def figures_of(run_dir: Path) -> dict[str, Any]:
             [int(e.get("completion_tokens") or 0) / e["duration_s"] for e in ok if e["duration_s"] > 0]
         ),
         "run_s": (events[-1]["ts"] - events[0]["ts"]) if events else None,
+        "closest_to_cap": closest_to_cap(ok),
         "slowest_steps": sorted(by_step.items(), key=lambda kv: -kv[1])[:5],
     }
 
@@ -263,6 +279,7 @@ def report(
         ["estimate / server count (median)", plan["estimate_over_actual"]["median"]],
         ["median call", f"{plan['call_seconds_median']} s"],
         ["answer tokens per second of a call (median)", plan["answer_tokens_per_s_median"]],
+        ["answer nearest its cap", json.dumps(plan["closest_to_cap"])],
     ]
     print(table(rows, ["figure", "value"]))
     for item in plan["largest_prompts"]:
