@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
 
 from pydantic import ValidationError
@@ -28,7 +29,10 @@ def _error(status: int, message: str, kind: str, code: str | None = None) -> JSO
 
 def _too_many(message: str, retry_after_s: float) -> JSONResponse:
     response = _error(429, message, "rate_limit_error")
-    response.headers["Retry-After"] = f"{max(0.0, retry_after_s):.3g}"
+    # Rounded up, as providers do: a client that waits as told is not refused again. (round() first,
+    # so 0.05 * 1000 = 50.000000000000007 stays 50.)
+    ms = math.ceil(round(max(0.0, retry_after_s) * 1000, 6))
+    response.headers["Retry-After"] = f"{ms / 1000:g}"
     return response
 
 
