@@ -91,6 +91,7 @@ class LLMExecutor:
         self._limits = {spec.name: (limit_key(spec), ProviderLimits.of(spec)) for spec in self.chain}
         self._last_success: dict[str, float] = {}  # limit key -> time.monotonic() of its last answer
         self._answer_tokens: dict[str, float] = {}  # limit key -> running mean of answer tokens
+        self._prompt_scale: dict[str, sizing.PromptScale] = {}  # limit key -> its server's token count
 
     @property
     def is_offline(self) -> bool:
@@ -175,11 +176,15 @@ class LLMExecutor:
                 strict=strict,
             )
             call = _Attempt(prompt_est=sizing.prompt_tokens(provider.sent_messages(request)))
+            scale = self._prompt_scale.setdefault(self._limits[spec.name][0], sizing.PromptScale())
+            prompt = scale.apply(call.prompt_est)  # at the size this model's server has counted
             try:
-                request = self._fit(spec, request, call.prompt_est, step)
+                request = self._fit(spec, request, prompt, step)
                 call.max_tokens = request.max_tokens
-                response = await self._complete(spec, provider, request, client, asked, call.prompt_est)
+                response = await self._complete(spec, provider, request, client, asked, prompt)
                 call.took(response)
+                if response.usage_reported:
+                    scale.learn(call.prompt_est, response.prompt_tokens)
                 try:
                     accepted = accept(response, output_type, request.max_tokens)
                 except ProviderError as exc:
@@ -208,9 +213,7 @@ class LLMExecutor:
                 window = exc.window or spec.context_window
                 error = ProviderError(
                     ErrorKind.CONTEXT_EXCEEDED,
-                    sizing.context_message(
-                        step, call.prompt_est, request.max_tokens or 0, window, exc.detail
-                    ),
+                    sizing.context_message(step, prompt, request.max_tokens or 0, window, exc.detail),
                 )
             except ProviderError as exc:
                 error = exc

@@ -44,6 +44,31 @@ def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
     return sum(estimate_tokens(str(m.get("content") or "")) + MESSAGE_OVERHEAD_TOKENS for m in messages) + 3
 
 
+class PromptScale:
+    """How many more tokens a model's server counts than ``estimate_tokens``: learnt from the usage
+    of its answers, so the window check sees prompts at the model's own size.
+
+    The estimate is right for the tokenizers of large models on English text, and low for a small
+    vocabulary on text of digits and repeats: SmolLM2 counted 1.5 times as many tokens on the late
+    prompts of its own plan (docs/llm-providers.md). The scale is the largest ratio seen, never below
+    1 (an estimate that errs high is kept), and learnt only from prompts long enough that the chat
+    template does not dominate them.
+    """
+
+    MIN_PROMPT = 256  # estimated tokens: below this, template tokens swing the ratio
+    MAX_SCALE = 4.0  # a ratio past this is a server that counts something else
+
+    def __init__(self) -> None:
+        self.scale = 1.0
+
+    def learn(self, estimated: int, counted: int) -> None:
+        if estimated >= self.MIN_PROMPT and counted > 0:
+            self.scale = max(self.scale, min(self.MAX_SCALE, counted / estimated))
+
+    def apply(self, estimated: int) -> int:
+        return math.ceil(estimated * self.scale)
+
+
 def is_context_error(text: str) -> bool:
     return bool(_CONTEXT_ERROR.search(text))
 

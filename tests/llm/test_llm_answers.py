@@ -16,6 +16,7 @@ from llmhelpers import GOOD, Answer, Script, completion, make, ok, run, spec
 from planexe.llm.config import ModelSpec
 from planexe.llm.errors import AllModelsFailedError
 from planexe.llm.repair import Repair, extract_json
+from planexe.llm.sizing import prompt_tokens
 
 
 def answer(content: str, finish: str = "stop", usage: dict[str, int] | None = None) -> httpx.Response:
@@ -144,6 +145,31 @@ class TestContext:
         assert [(r.model, r.outcome) for r in records] == [("a", "context_exceeded"), ("b", "ok")]
         assert [r.url.host for r in script.requests] == ["b.test"]
         assert "512 tokens" in records[0].detail
+
+    def test_the_window_check_counts_prompts_as_the_server_does(self) -> None:
+        messages = [{"role": "user", "content": "1.1.1 " * 2000}]
+        estimated = prompt_tokens(messages)
+
+        def counted_thrice(_: httpx.Request) -> httpx.Response:
+            usage = {"prompt_tokens": 3 * estimated, "completion_tokens": 5}
+            return answer(json.dumps(GOOD), usage=usage)
+
+        script = Script(a=[counted_thrice], b=[ok])
+        window = 2 * estimated  # the first prompt fits by the estimate; the server counts more
+
+        async def twice() -> None:
+            for _ in range(2):
+                await executor.structured(messages, Answer, step="s")
+
+        executor, records = make(script, spec("a", context_window=window), spec("b", priority=2))
+        anyio.run(twice)
+        assert [(r.model, r.outcome) for r in records] == [
+            ("a", "ok"),
+            ("a", "context_exceeded"),
+            ("b", "ok"),
+        ]
+        assert [r.url.host for r in script.requests] == ["a.test", "b.test"]  # refused before sending
+        assert f"about {3 * estimated:,} tokens" in records[1].detail
 
     def test_a_declared_window_caps_the_answer(self) -> None:
         script = Script(a=[ok])
