@@ -208,6 +208,16 @@ def engine(db_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture
+def store(db_url: str) -> Iterator[Any]:
+    """The service's Store on the test database (SQLite and PostgreSQL), closed afterwards."""
+    from planexe_api.services.store import Store
+
+    opened = Store.open(db_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
 def session_factory(engine: Any) -> Any:
     from planexe_api.db.engine import make_session_factory
 

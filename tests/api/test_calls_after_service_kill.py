@@ -41,13 +41,6 @@ def llm() -> Iterator[LLMServer]:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    store = Store.open(db_url)
-    yield store
-    store.close()
-
-
-@pytest.fixture
 def machines(db_url: str, tmp_path: Path, llm: LLMServer) -> Iterator[Callable[[str], Service]]:
     """Services on the test database, each with a work directory of its own (its own machine)."""
     started: list[Service] = []

@@ -43,13 +43,6 @@ def llm() -> Iterator[LLMServer]:
         yield server
 
 
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    store = Store.open(db_url)
-    yield store
-    store.close()
-
-
 def llm_env(server: LLMServer) -> dict[str, str]:
     return {"PLANEXE_LLM_BASE_URL": server.base_url, "PLANEXE_LLM_MODEL": "test-model"}
 

@@ -10,11 +10,9 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import anyio
-import pytest
 from sqlalchemy import select
 
 from planexe_api.db import repo_leases, repo_plans, repo_workers
@@ -24,13 +22,6 @@ from planexe_api.services.store import Store
 
 SETTINGS = SimpleNamespace(recovery_max_age_s=3600.0, max_attempts=3)
 LEASE_S = 3600.0  # far from expiring: only a dead runner's lease may be released
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    store = Store.open(db_url)
-    yield store
-    store.close()
 
 
 def _exited_pid() -> int:

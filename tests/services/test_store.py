@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import anyio
-import pytest
 from sqlalchemy.orm import Session
 
 from planexe_api.db.errors import StoreBusy
 from planexe_api.services.store import Store
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    store = Store.open(db_url)
-    yield store
-    store.close()
 
 
 def test_small_reads_run_on_the_loop_only_on_sqlite(store: Store) -> None:
