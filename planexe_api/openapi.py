@@ -10,6 +10,8 @@ A route names the statuses that depend on what it does (``responses=errors(400, 
 - 404 ``plan_not_found`` on every path under ``/plans/{plan_id}``;
 - 401 ``unauthorized`` and 400 ``invalid_host`` everywhere but the open health probes;
 - 503 ``database_unavailable`` on every operation that reads the database.
+
+It also drops ``null`` from optional parameters' schemas (see ``_not_null``).
 """
 
 from __future__ import annotations
@@ -61,12 +63,29 @@ def _implied(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     return statuses
 
 
+def _not_null(parameter: dict[str, Any]) -> None:
+    """An optional query or header parameter is absent or a string: never JSON null (FastAPI
+    declares ``str | None`` as ``anyOf: [string, null]``, and clients then send "null")."""
+    schema = parameter.get("schema", {})
+    branches = schema.get("anyOf")
+    if not branches or {"type": "null"} not in branches:
+        return
+    rest = [b for b in branches if b != {"type": "null"}]
+    del schema["anyOf"]
+    if len(rest) == 1:
+        schema.update(rest[0])
+    else:
+        schema["anyOf"] = rest
+
+
 def describe(schema: dict[str, Any]) -> dict[str, Any]:
     """Add every implied error status to each operation of ``schema`` (in place)."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.setdefault(ErrorBody.__name__, ErrorBody.model_json_schema())
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                _not_null(parameter)
             responses = operation.setdefault("responses", {})
             for status in _implied(path, method, operation):
                 key = str(status)

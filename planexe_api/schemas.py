@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from planexe.pipeline.reruns import MAX_FEEDBACK_CHARS
 from planexe.pipeline.rundir import MAX_PROMPT_CHARS, clean_prompt
@@ -15,32 +17,84 @@ from planexe_api.db.storable import StorableText
 PRIORITY_MIN, PRIORITY_MAX, PRIORITY_DEFAULT = -10, 10, 0  # of POST /plans: higher is claimed first
 
 
+def _not_blank_pattern() -> str:
+    """A JSON Schema pattern for "has a character ``str.strip()`` keeps": regex dialects disagree on
+    ``\\s`` (ECMA-262's has no U+001C..U+001F or U+0085, Python's has), so the class is spelt out."""
+    spaces = [code for code in range(sys.maxunicode + 1) if chr(code).isspace()]
+    runs: list[list[int]] = []
+    for code in spaces:
+        if runs and code == runs[-1][1] + 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    spelt = "".join(f"\\u{a:04x}" + (f"-\\u{b:04x}" if b > a else "") for a, b in runs)
+    return f"[^{spelt}]"
+
+
+NOT_BLANK_PATTERN = _not_blank_pattern()  # the prompt's, the idempotency key's
+
+
+def aware_utc(value: datetime) -> datetime:
+    """A time from a request, in UTC as the store keeps it: one without a zone, or one that leaves
+    Python's range once moved to UTC (9999-12-31T23:59-05:00), is refused, not a 500 at the query."""
+    if value.tzinfo is None:
+        raise ValueError("give a time zone, e.g. 2030-01-07T09:00:00Z")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of range once moved to UTC (years 1 to 9999)") from exc
+
+
+def _json_number(value: Any) -> Any:
+    """A JSON number, as the schema says: pydantic's lax mode would take true for 1 and "5" for 5."""
+    if isinstance(value, bool | str):
+        raise ValueError(f"must be a JSON number, not {json.dumps(value)}")
+    return value
+
+
+JsonNumber = BeforeValidator(_json_number)  # for every number a request body carries
+
+
+def _json_time(value: Any) -> Any:
+    """A time as the schema says (an ISO 8601 string): pydantic alone would take 0 as 1970-01-01."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"must be an ISO 8601 time in a string, not {json.dumps(value)}")
+    return value
+
+
+JsonTime = BeforeValidator(_json_time)  # for every time a request body carries
+
+
 class PlanCreate(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"example": {"prompt": "Open a small bakery in Copenhagen"}}
+        extra="forbid",
+        json_schema_extra={"example": {"prompt": "Open a small bakery in Copenhagen"}},
     )
 
     prompt: StorableText = Field(
-        description=f"The project idea, one paragraph, at most {MAX_PROMPT_CHARS} characters."
+        max_length=MAX_PROMPT_CHARS,
+        description=f"The project idea, one paragraph, at most {MAX_PROMPT_CHARS} characters.",
+        # Declared, not enforced by pydantic (clean_prompt says what is wrong in words): not blank.
+        json_schema_extra={"minLength": 1, "pattern": NOT_BLANK_PATTERN},
     )
     detail: Literal["full", "fast"] = Field(default="full", description="fast prunes the detail loops.")
     llm_model: StorableText | None = Field(
         default=None, max_length=100, description="A configured model to try first."
     )
-    max_cost: float | None = Field(
+    max_cost: Annotated[float | None, JsonNumber] = Field(
         default=None,
         gt=0,
         le=1_000_000,
         description="Budget in USD: the plan stops (failed, budget_exceeded, resumable) before its LLM calls "
         "cost more, plus the calls in flight. Needs prices for its models. Unset: PLANEXE_PLAN_MAX_COST.",
     )
-    max_tokens: int | None = Field(
+    max_tokens: Annotated[int | None, JsonNumber] = Field(
         default=None,
         ge=1,
         le=10**12,
         description="Budget in LLM tokens, prompt and answer together; as max_cost. Unset: PLANEXE_PLAN_MAX_TOKENS.",
     )
-    priority: int = Field(
+    priority: Annotated[int, JsonNumber] = Field(
         default=PRIORITY_DEFAULT,
         ge=PRIORITY_MIN,
         le=PRIORITY_MAX,
@@ -58,10 +112,16 @@ class PlanCreate(BaseModel):
 class PlanResume(BaseModel):
     """Optional body of POST /plans/{id}/resume: a new budget for the plan."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+    )
 
-    max_cost: float | None = Field(default=None, gt=0, le=1_000_000, description="New budget in USD.")
-    max_tokens: int | None = Field(default=None, ge=1, le=10**12, description="New budget in tokens.")
+    max_cost: Annotated[float | None, JsonNumber] = Field(
+        default=None, gt=0, le=1_000_000, description="New budget in USD."
+    )
+    max_tokens: Annotated[int | None, JsonNumber] = Field(
+        default=None, ge=1, le=10**12, description="New budget in tokens."
+    )
 
 
 class BudgetOut(BaseModel):
@@ -288,7 +348,9 @@ class FileOut(BaseModel):
 
 
 class PlanRetry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+    )
 
     llm_model: StorableText | None = Field(
         default=None, max_length=100, description="A configured model to try first; default: the old plan's."
@@ -359,10 +421,10 @@ class PlanReplay(BaseModel):
         pattern=r"^[a-z][a-z0-9_]*$",
         description="Only plans that failed with this code (api.md, Failure codes), e.g. timeout.",
     )
-    since: datetime | None = Field(
+    since: Annotated[datetime | None, JsonTime] = Field(
         default=None, description="Only plans that ended at or after this time (ISO 8601 with a zone)."
     )
-    limit: int = Field(
+    limit: Annotated[int, JsonNumber] = Field(
         default=REPLAY_LIMIT_DEFAULT,
         ge=1,
         le=REPLAY_LIMIT_MAX,
@@ -372,9 +434,7 @@ class PlanReplay(BaseModel):
     @field_validator("since")
     @classmethod
     def _since(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2030-01-07T09:00:00Z")
-        return value
+        return None if value is None else aware_utc(value)
 
 
 class SkippedPlan(BaseModel):

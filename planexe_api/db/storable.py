@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import BeforeValidator
 
 
 def storable_problem(value: str) -> str | None:
@@ -30,11 +30,13 @@ def storable_problem(value: str) -> str | None:
     return None
 
 
-def check_storable(value: str | None) -> str | None:
-    """A pydantic validator: ``value`` unchanged, or ValueError saying what is wrong with it."""
-    if value is not None and (problem := storable_problem(value)):
+def check_storable(value: object) -> object:
+    """A pydantic validator: ``value`` unchanged, or ValueError saying what is wrong with it.
+    It runs before pydantic's own checks (a length limit would otherwise refuse a surrogate
+    first, as "unable to parse raw data"), so anything but a string is left to those."""
+    if isinstance(value, str) and (problem := storable_problem(value)):
         raise ValueError(problem)
     return value
 
 
-StorableText = Annotated[str, AfterValidator(check_storable)]
+StorableText = Annotated[str, BeforeValidator(check_storable)]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BeforeValidator
 
 from planexe_api.openapi import errors
 from planexe_api.services import plan_archive, plan_export
@@ -16,7 +18,16 @@ from planexe_api.state import AppState, get_state
 router = APIRouter(prefix="/plans", tags=["plans"])
 State = Annotated[AppState, Depends(get_state)]
 # A schedule spans years at most: any start in this range keeps its last date within a Python date.
-START_MIN, START_MAX = date(1900, 1, 1), date(9000, 12, 31)
+START_MIN, START_MAX = date(1900, 1, 1), date(8999, 12, 31)
+START_PATTERN = r"^(19[0-9]{2}|[2-8][0-9]{3})-"  # the same range, as the schema can say it
+
+
+def _iso_date(value: object) -> object:
+    """Only YYYY-MM-DD, as the schema says (``format: date``): pydantic alone would take ``0``
+    as a Unix time, 1970-01-01."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
 
 
 def _disposition(kind: str, filename: str) -> str:
@@ -81,9 +92,11 @@ async def get_schedule_csv(
     state: State,
     start: Annotated[
         date | None,
+        BeforeValidator(_iso_date),
         Query(
             ge=START_MIN,
             le=START_MAX,
+            json_schema_extra={"pattern": START_PATTERN},
             description="the project's first day (YYYY-MM-DD); default: the day it was created",
         ),
     ] = None,

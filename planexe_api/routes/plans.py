@@ -18,6 +18,7 @@ from planexe_api.openapi import errors
 from planexe_api.principal import requested_by
 from planexe_api.routes.sse import EventStream, has_everything, parse_event_id
 from planexe_api.schemas import (
+    NOT_BLANK_PATTERN,
     FileOut,
     PlanCreate,
     PlanListOut,
@@ -47,21 +48,43 @@ router = APIRouter(prefix="/plans", tags=["plans"])
 State = Annotated[AppState, Depends(get_state)]
 
 
+# The rules the handlers check, declared in the schema too (checked by parse_event_id and
+# check_idempotency_key, which answer 400 with their own codes rather than 422).
+EVENT_ID_PATTERN = r"^\s*[0-9]{0,9}\s*$"
+IDEMPOTENCY_KEY = Header(
+    max_length=IDEMPOTENCY_KEY_MAX_CHARS,
+    description="Any unique string you choose (a UUID is fine): the same key again returns the same plan.",
+    json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+)
+
+
 class EventStreamResponse(StreamingResponse):
     media_type = "text/event-stream"
 
 
+SSE_EVENT = {  # one event of the stream, as a client's parser sees it
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "Unique and increasing."},
+        "event": {"type": "string", "description": "The kind (docs/api.md, Events); `end` is the last."},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
 EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The events, then `end` (docs/api.md, The stream's contract).",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": SSE_EVENT}},
     },
     204: {"description": "The plan has ended and the client has every event, `end` included."},
     **errors(400),
 }
 FILE_CONTENT = {
     "description": "The file as stored; its type follows its name.",
-    "content": {media: {"schema": {"type": "string"}} for media in MEDIA_TYPES},
+    # JSON outputs are JSON (any shape: each task has its own); the others are text or bytes.
+    "content": {
+        media: {"schema": {} if media == "application/json" else {"type": "string"}} for media in MEDIA_TYPES
+    },
 }
 
 
@@ -70,7 +93,7 @@ async def create_plan(
     body: PlanCreate,
     state: State,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_MAX_CHARS)] = None,
+    idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
 ) -> PlanOut:
     """Queue a plan and return at once; follow it at ``links.self`` or ``links.events``.
 
@@ -167,7 +190,7 @@ async def retry_plan(
     state: State,
     response: Response,
     body: PlanRetry | None = None,
-    idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_MAX_CHARS)] = None,
+    idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
 ) -> PlanOut:
     """Start a new plan with a failed or cancelled plan's prompt and detail, reusing nothing
     (resume reuses its finished tasks); optionally with another model first. The old plan is
@@ -228,9 +251,19 @@ async def stream_events(
     plan_id: str,
     state: State,
     request: Request,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            description="the id of the last event the client has (what EventSource sends by itself)",
+            json_schema_extra={"pattern": EVENT_ID_PATTERN},
+        ),
+    ] = None,
     after: Annotated[
-        str | None, Query(description="resume after this event id (digits, at most 999999999)")
+        str | None,
+        Query(
+            description="resume after this event id (digits, at most 999999999)",
+            json_schema_extra={"pattern": EVENT_ID_PATTERN},
+        ),
     ] = None,
 ) -> Response:
     """Server-Sent Events: task started/finished/failed, LLM calls, status changes.
@@ -242,7 +275,9 @@ async def stream_events(
     is answered 204 No Content, which tells a browser's EventSource to stop.
     """
     # Both are checked before the stream starts: past it, a bad value could only break the body.
-    start = parse_event_id(after, "after") if after is not None else parse_event_id(last_event_id)
+    # Both are checked whichever is used, so a bad one is never silently ignored.
+    from_header = parse_event_id(last_event_id)
+    start = parse_event_id(after, "after") if after is not None else from_header
     plan_actions.check_plan_id(plan_id)
     plan = await state.store.read_small(lambda s: repo_plans.get_plan(s, plan_id))
     if plan is None:

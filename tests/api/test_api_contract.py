@@ -17,6 +17,7 @@ from planexe.settings import Settings
 from planexe_api import apidocs
 from planexe_api import errors as api_errors
 from planexe_api.app import create_app
+from planexe_api.schemas import NOT_BLANK_PATTERN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,6 +79,11 @@ def test_405_keeps_allow_and_head_probes_answer(app: FastAPI) -> None:
         refused = await client.delete("/plans")
         assert refused.status_code == 405 and refused.json()["code"] == "method_not_allowed"
         assert set(refused.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+        # The most specific resource decides: /plans/resume also fits /plans/{plan_id}.
+        bulk = await client.request("OPTIONS", "/plans/resume")
+        assert bulk.status_code == 405 and bulk.headers["allow"] == "POST"
+        one = await client.request("PUT", "/plans/0123456789abcdef0123456789abcdef")
+        assert one.status_code == 405 and one.headers["allow"] == "GET, DELETE"
         for path in ("/healthz", "/readyz"):
             head = await client.head(path)
             assert (head.status_code, head.content) == (200, b""), path
@@ -174,5 +180,48 @@ def test_docs_page_and_its_assets_come_from_the_package(app: FastAPI) -> None:
         )
         assert bundle.headers["content-type"].startswith(("text/javascript", "application/javascript"))
         assert (await client.get("/redoc")).status_code == 404  # it loaded from a CDN; gone
+
+    serve(app, scenario)
+
+
+def test_the_schema_says_the_rules_the_handlers_check(schema: dict) -> None:
+    # No optional parameter may be JSON null: clients would send the text "null".
+    for path, method, op in operations(schema):
+        for parameter in op.get("parameters", []):
+            assert {"type": "null"} not in parameter["schema"].get("anyOf", []), (path, method, parameter)
+    events = schema["paths"]["/plans/{plan_id}/events"]["get"]
+    patterns = {p["name"]: p["schema"].get("pattern") for p in events["parameters"]}
+    assert patterns["after"] == patterns["last-event-id"] == r"^\s*[0-9]{0,9}\s*$"
+    sse = events["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    assert sse["required"] == ["id", "event", "data"]  # one event, as an SSE parser sees it
+    prompt = schema["components"]["schemas"]["PlanCreate"]["properties"]["prompt"]
+    assert (prompt["minLength"], prompt["maxLength"], prompt["pattern"]) == (1, 8000, NOT_BLANK_PATTERN)
+    key = next(p for p in schema["paths"]["/plans"]["post"]["parameters"] if p["name"] == "idempotency-key")
+    assert key["schema"]["pattern"] == NOT_BLANK_PATTERN and key["schema"]["maxLength"] == 200
+    # The pattern says blank as the service's strip() does, in every regex dialect.
+    for text, blank in (("\x1e", True), ("\x85 \t", True), ("\ufeff", False), ("a", False)):
+        assert (re.search(NOT_BLANK_PATTERN, text) is None) == blank == (not text.strip()), repr(text)
+    files = schema["paths"]["/plans/{plan_id}/files/{name}"]["get"]["responses"]["200"]["content"]
+    assert files["application/json"]["schema"] == {}  # any JSON: each task's output has its own shape
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"prompt": "Open a bakery", "max_tokens": True}, 422),
+        ({"prompt": "Open a bakery", "max_tokens": "5000"}, 422),
+        ({"prompt": "Open a bakery", "max_cost": False}, 422),
+        ({"prompt": "Open a bakery", "max_tokens": 5000.0}, 202),  # an integer, as JSON Schema counts
+        ({"prompt": " " + "x" * 8000}, 422),  # the limit is on what is sent, as the schema says
+    ],
+)
+def test_numbers_are_json_numbers_and_lengths_are_what_was_sent(
+    app: FastAPI, body: dict, status: int
+) -> None:
+    async def scenario(client: httpx.AsyncClient, state: object) -> None:
+        response = await client.post("/plans", json=body)
+        assert response.status_code == status, response.text
+        if status == 422:
+            assert response.json()["code"] == "invalid_request"
 
     serve(app, scenario)

@@ -156,6 +156,9 @@ def test_event_ids_past_the_bound_or_not_numbers_are_400_before_the_stream(app: 
         assert message.startswith("after must be")
         header = await client.get(url, headers={"Last-Event-ID": value.encode()})
         assert problem(header, 400, "invalid_last_event_id").startswith("Last-Event-ID must be")
+        # A bad header is refused even when ?after= says where to start.
+        both = await client.get(url, params={"after": "0"}, headers={"Last-Event-ID": value.encode()})
+        problem(both, 400, "invalid_last_event_id")
 
     serve(app, scenario)
 
@@ -301,3 +304,21 @@ def test_bodies_over_the_cap_are_413_while_they_arrive(capped_service: Service) 
         with httpx.Client(base_url=capped_service.base_url, timeout=30) as client:
             assert client.post("/plans", content=content, headers=headers).status_code == 202
     assert len(capped_service.http.get("/plans").json()["items"]) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"since": "9999-12-31T23:59:59-05:00"},  # past year 9999 once moved to UTC
+        {"since": "0001-01-01T00:00:00+05:00"},
+        {"since": 0},  # a number is not a time, whatever pydantic would make of it
+        {"since": "2030-01-01T00:00:00"},  # no zone
+        {"limit": True},
+    ],
+)
+def test_bulk_resume_refuses_times_and_numbers_out_of_their_types(app: FastAPI, body: dict) -> None:
+    async def scenario(client: httpx.AsyncClient, state: AppState) -> None:
+        problem(await client.post("/plans/resume", json=body), 422, "invalid_request")
+        assert (await client.post("/plans/resume", json={"since": "2030-01-01T00:00:00Z"})).status_code == 200
+
+    serve(app, scenario)

@@ -94,7 +94,7 @@ def test_a_completed_plan_exports_as_zip_markdown_and_csv(make_service) -> None:
     assert next(csv.DictReader(io.StringIO(default)))["start_date"] == created.isoformat()
     assert archive.read(f"{plan_id}/schedule.csv").decode() == default
     # A start near the end of the calendar would overflow the last dates: refused, not a 500.
-    for bad in ("9999-12-31", "0001-01-01"):
+    for bad in ("9999-12-31", "0001-01-01", "0", "1700000000", "2030-1-7"):
         refused = svc.http.get(f"/plans/{plan_id}/schedule.csv", params={"start": bad})
         assert refused.status_code == 422 and refused.json()["code"] == "invalid_request", refused.text
     latest = svc.http.get(f"/plans/{plan_id}/schedule.csv", params={"start": START_MAX.isoformat()})
